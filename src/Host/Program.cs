@@ -1,0 +1,1 @@
+System.Console.WriteLine(AkkaFed.Model.Probe.Hi());
