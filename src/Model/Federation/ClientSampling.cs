@@ -1,0 +1,69 @@
+namespace AkkaFed.Model.Federation;
+
+/// <summary>Which clients take part in a round. Deterministic for a seed and round.</summary>
+public static class ClientSampling
+{
+    /// <summary>Flower's <c>num_fit_clients</c>: a fraction of the available, at least the minimum, at most all.</summary>
+    public static int NumFitClients(int available, double fraction, int minClients) =>
+        Math.Min(available, Math.Max((int)Math.Floor(available * fraction + 1e-9), minClients));
+
+    /// <summary>
+    /// Picks <paramref name="count"/> distinct positions of <paramref name="available"/> (which must be in a
+    /// deterministic order, e.g. sorted), in selection order. A partial Fisher-Yates over a sparse map of
+    /// swaps: O(count) time and memory, however many clients are available.
+    /// </summary>
+    public static string[] Select(IReadOnlyList<string> available, int count, int seed, int round)
+    {
+        if (count > available.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"only {available.Count} clients are available");
+        }
+        if (count == available.Count)
+        {
+            return available.ToArray();
+        }
+        var random = new Random(StableSeed.Mix(seed, round, "sampling"));
+        var swapped = new Dictionary<int, int>(count);
+        var chosen = new string[count];
+        for (int i = 0; i < count; i++)
+        {
+            int j = random.Next(i, available.Count);
+            int atJ = swapped.TryGetValue(j, out var x) ? x : j;
+            int atI = swapped.TryGetValue(i, out var y) ? y : i;
+            swapped[j] = atI;
+            chosen[i] = available[atJ];
+        }
+        return chosen;
+    }
+}
+
+/// <summary>Seeds derived from a run's seed, stable across processes (unlike string.GetHashCode).</summary>
+public static class StableSeed
+{
+    public static int Mix(int seed, int round, string label)
+    {
+        // FNV-1a over the inputs, then a splitmix finaliser.
+        ulong hash = 14695981039346656037UL;
+        void Add(ulong value)
+        {
+            for (int b = 0; b < 8; b++)
+            {
+                hash ^= (value >> (8 * b)) & 0xff;
+                hash *= 1099511628211UL;
+            }
+        }
+        Add((ulong)(uint)seed);
+        Add((ulong)(uint)round);
+        foreach (char c in label)
+        {
+            Add(c);
+        }
+        hash ^= hash >> 31;
+        hash *= 0xbf58476d1ce4e5b9UL;
+        hash ^= hash >> 29;
+        return (int)(hash & 0x7fffffff);
+    }
+
+    /// <summary>A uniform number in [0, 1) for the seed, round and label.</summary>
+    public static double Uniform(int seed, int round, string label) => Mix(seed, round, label) / (double)int.MaxValue;
+}

@@ -1,0 +1,27 @@
+namespace AkkaFed.Model.Federation;
+
+/// <summary>
+/// The server's state between rounds (TFF's <c>state</c>): the round about to run and the global weights.
+/// The weights array is never mutated once the state exists; it is shared read-only.
+/// </summary>
+public sealed record FederatedState(int Round, float[] Weights);
+
+/// <summary>What happened in one round. Loss and accuracy are the clients' training metrics.</summary>
+public sealed record RoundMetrics(
+    int Round,
+    bool Succeeded,
+    double Loss,
+    double Accuracy,
+    int Selected,
+    int Participants,
+    int Stragglers,
+    int Late,
+    int Duplicates,
+    int Rejected,
+    int Failed,
+    double Seconds,
+    string? FailureReason = null)
+{
+    /// <summary>Centralized evaluation of the new global model, when the caller ran one.</summary>
+    public Training.Evaluation? Test { get; init; }
+}

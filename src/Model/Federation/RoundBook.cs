@@ -1,0 +1,104 @@
+using System.Collections.Immutable;
+
+namespace AkkaFed.Model.Federation;
+
+/// <summary>What the server made of one message of a round.</summary>
+public enum Verdict
+{
+    Accepted,
+    Late,
+    Duplicate,
+    Rejected,
+    Failed,
+}
+
+/// <summary>
+/// The bookkeeping of one round as an immutable value: who was asked, who answered and how. The server
+/// actor only calls <see cref="Apply(int, ClientUpdate)"/> and reads the result; all the rules live here.
+/// </summary>
+public sealed record RoundBook
+{
+    private RoundBook(int round, ImmutableArray<string> selected, int expectedLength)
+    {
+        Round = round;
+        Selected = selected;
+        SelectedSet = selected.ToImmutableHashSet();
+        ExpectedLength = expectedLength;
+    }
+
+    public static RoundBook Open(int round, IEnumerable<string> selected, int expectedLength) =>
+        new(round, selected.ToImmutableArray(), expectedLength);
+
+    public int Round { get; }
+    public ImmutableArray<string> Selected { get; }
+    private ImmutableHashSet<string> SelectedSet { get; }
+    public int ExpectedLength { get; }
+    public ImmutableDictionary<string, ClientUpdate> Updates { get; init; } = ImmutableDictionary<string, ClientUpdate>.Empty;
+    public ImmutableDictionary<string, string> Failures { get; init; } = ImmutableDictionary<string, string>.Empty;
+    public int Late { get; init; }
+    public int Duplicates { get; init; }
+    public int Rejected { get; init; }
+
+    /// <summary>Every selected client has either sent an update or failed.</summary>
+    public bool IsComplete => Updates.Count + Failures.Count >= Selected.Length;
+
+    /// <summary>Selected clients that neither replied nor failed (so far, or by the deadline).</summary>
+    public int Missing => Selected.Length - Updates.Count - Failures.Count;
+
+    /// <summary>Accepted updates in selection order, so aggregation sums in an order fixed by the seed.</summary>
+    public IReadOnlyList<ClientUpdate> UpdatesInOrder =>
+        Selected.Where(Updates.ContainsKey).Select(id => Updates[id]).ToArray();
+
+    public (RoundBook Book, Verdict Verdict) Apply(int round, ClientUpdate update)
+    {
+        if (round != Round)
+        {
+            return (this with { Late = Late + 1 }, Verdict.Late);
+        }
+        if (!SelectedSet.Contains(update.ClientId))
+        {
+            return (this with { Rejected = Rejected + 1 }, Verdict.Rejected);
+        }
+        if (Updates.ContainsKey(update.ClientId) || Failures.ContainsKey(update.ClientId))
+        {
+            return (this with { Duplicates = Duplicates + 1 }, Verdict.Duplicate);
+        }
+        if (update.Delta.Length != ExpectedLength || update.Examples <= 0
+            || !FederatedAveraging.AllFinite(update.Delta)
+            || !double.IsFinite(update.Loss) || !double.IsFinite(update.Accuracy))
+        {
+            return (this with { Rejected = Rejected + 1 }, Verdict.Rejected);
+        }
+        return (this with { Updates = Updates.Add(update.ClientId, update) }, Verdict.Accepted);
+    }
+
+    public (RoundBook Book, Verdict Verdict) ApplyFailure(int round, string clientId, string reason)
+    {
+        if (round != Round)
+        {
+            return (this with { Late = Late + 1 }, Verdict.Late);
+        }
+        if (!SelectedSet.Contains(clientId))
+        {
+            return (this with { Rejected = Rejected + 1 }, Verdict.Rejected);
+        }
+        if (Updates.ContainsKey(clientId) || Failures.ContainsKey(clientId))
+        {
+            return (this with { Duplicates = Duplicates + 1 }, Verdict.Duplicate);
+        }
+        return (this with { Failures = Failures.Add(clientId, reason) }, Verdict.Failed);
+    }
+
+    /// <summary>Example-weighted mean of the clients' training loss and accuracy.</summary>
+    public (double Loss, double Accuracy) TrainingMetrics()
+    {
+        double examples = Updates.Values.Sum(update => (double)update.Examples);
+        if (examples == 0)
+        {
+            return (double.NaN, double.NaN);
+        }
+        // Selection order, so the sums are reproducible to the last bit.
+        var ordered = UpdatesInOrder;
+        return (ordered.Sum(u => u.Loss * u.Examples) / examples, ordered.Sum(u => u.Accuracy * u.Examples) / examples);
+    }
+}

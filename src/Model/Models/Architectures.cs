@@ -1,0 +1,130 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace AkkaFed.Model.Models;
+
+/// <summary>The models AkkaFed ships. Each maps [batch, 1, 28, 28] images to 10 logits.</summary>
+public enum ModelKind
+{
+    /// <summary>TFF tutorial's CNN: Conv 32 3x3 ReLU, MaxPool 2x2, Dense 10 (54,410 parameters).</summary>
+    Cnn,
+
+    /// <summary>McMahan et al. (2017)'s MNIST CNN (1,663,370 parameters).</summary>
+    McMahanCnn,
+
+    /// <summary>McMahan et al. (2017)'s 2NN: 784-200-200-10 (199,210 parameters).</summary>
+    TwoNN,
+}
+
+public static class Architectures
+{
+    public static readonly IReadOnlyDictionary<string, ModelKind> Names = new Dictionary<string, ModelKind>
+    {
+        ["cnn"] = ModelKind.Cnn,
+        ["mcmahan-cnn"] = ModelKind.McMahanCnn,
+        ["2nn"] = ModelKind.TwoNN,
+    };
+
+    public static ModelKind Parse(string name) =>
+        Names.TryGetValue(name, out var kind)
+            ? kind
+            : throw new ArgumentException($"unknown model '{name}'; expected one of: {string.Join(", ", Names.Keys)}");
+
+    public static string NameOf(ModelKind kind) => Names.First(pair => pair.Value == kind).Key;
+
+    /// <summary>Builds a freshly initialised model. Initialisation draws from torch's global generator.</summary>
+    public static Module<Tensor, Tensor> Create(ModelKind kind) => kind switch
+    {
+        ModelKind.Cnn => new TutorialCnn(),
+        ModelKind.McMahanCnn => new McMahanCnn(),
+        ModelKind.TwoNN => new TwoNN(),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
+}
+
+/// <summary>The CNN of TensorFlow Federated's MNIST tutorial. The softmax lives in the loss.</summary>
+public sealed class TutorialCnn : Module<Tensor, Tensor>
+{
+    private readonly Conv2d _conv = Conv2d(1, 32, 3);
+    private readonly MaxPool2d _pool = MaxPool2d(2);
+    private readonly Linear _fc = Linear(32 * 13 * 13, 10);
+
+    public TutorialCnn() : base(nameof(TutorialCnn))
+    {
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor input)
+    {
+        using var hidden = functional.relu(_conv.forward(input));
+        using var pooled = _pool.forward(hidden);
+        using var flat = pooled.flatten(1);
+        return _fc.forward(flat);
+    }
+}
+
+/// <summary>"CNN" of McMahan et al. 2017: two 5x5 conv layers (32, 64), each with 2x2 max pooling, FC 512, FC 10.</summary>
+public sealed class McMahanCnn : Module<Tensor, Tensor>
+{
+    private readonly Conv2d _conv1 = Conv2d(1, 32, 5, padding: 2);
+    private readonly Conv2d _conv2 = Conv2d(32, 64, 5, padding: 2);
+    private readonly MaxPool2d _pool = MaxPool2d(2);
+    private readonly Linear _fc1 = Linear(64 * 7 * 7, 512);
+    private readonly Linear _fc2 = Linear(512, 10);
+
+    public McMahanCnn() : base(nameof(McMahanCnn))
+    {
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor input)
+    {
+        using var c1 = functional.relu(_conv1.forward(input));
+        using var p1 = _pool.forward(c1);
+        using var c2 = functional.relu(_conv2.forward(p1));
+        using var p2 = _pool.forward(c2);
+        using var flat = p2.flatten(1);
+        using var h = functional.relu(_fc1.forward(flat));
+        return _fc2.forward(h);
+    }
+}
+
+/// <summary>"2NN" of McMahan et al. 2017: two hidden layers of 200 units with ReLU.</summary>
+public sealed class TwoNN : Module<Tensor, Tensor>
+{
+    private readonly Linear _fc1 = Linear(28 * 28, 200);
+    private readonly Linear _fc2 = Linear(200, 200);
+    private readonly Linear _fc3 = Linear(200, 10);
+
+    public TwoNN() : base(nameof(TwoNN))
+    {
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor input)
+    {
+        using var flat = input.flatten(1);
+        using var h1 = functional.relu(_fc1.forward(flat));
+        using var h2 = functional.relu(_fc2.forward(h1));
+        return _fc3.forward(h2);
+    }
+}
+
+public static class InitialWeights
+{
+    private static readonly object Gate = new();
+
+    /// <summary>The model's initial parameters for a seed: the same seed gives the same weights.</summary>
+    public static float[] Create(ModelKind kind, int seed)
+    {
+        // torch's default generator is process-wide: hold it while seeding and drawing.
+        lock (Gate)
+        {
+            torch.random.manual_seed(seed);
+            using var model = Architectures.Create(kind);
+            return FlatWeights.Read(model);
+        }
+    }
+}

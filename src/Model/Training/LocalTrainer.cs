@@ -1,0 +1,133 @@
+using AkkaFed.Model.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AkkaFed.Model.Training;
+
+/// <summary>Client-side training settings (the tutorial's: SGD 0.02, batch 20, one epoch).</summary>
+public sealed record LocalTrainingOptions(int Epochs = 1, int BatchSize = 20, double LearningRate = 0.02)
+{
+    public void Validate()
+    {
+        if (Epochs < 1) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "epochs must be at least 1");
+        if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "batch size must be at least 1");
+        if (!(LearningRate > 0) || double.IsInfinity(LearningRate))
+            throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "learning rate must be positive and finite");
+    }
+}
+
+/// <summary>What one client's local training produced. Loss and accuracy are averaged over the samples seen.</summary>
+public sealed record LocalResult(float[] Delta, int Examples, double Loss, double Accuracy);
+
+/// <summary>Loss and accuracy of a model on some samples.</summary>
+public sealed record Evaluation(double Loss, double Accuracy, int Examples);
+
+/// <summary>
+/// One reusable model that trains on behalf of any client: load the global weights, run local SGD on
+/// the client's samples, return the delta. Not thread-safe: a trainer belongs to one worker thread,
+/// so memory grows with the number of workers, never with the number of clients.
+/// </summary>
+public sealed class LocalTrainer : IDisposable
+{
+    private readonly nn.Module<Tensor, Tensor> _model;
+    private readonly float[] _scratch;
+
+    public LocalTrainer(ModelKind kind)
+    {
+        Kind = kind;
+        _model = Architectures.Create(kind);
+        ParameterCount = FlatWeights.Count(_model);
+        _scratch = new float[ParameterCount];
+    }
+
+    public ModelKind Kind { get; }
+    public int ParameterCount { get; }
+
+    /// <summary>
+    /// Trains from <paramref name="global"/> on the samples <paramref name="indices"/> of <paramref name="data"/>.
+    /// Batches are drawn in an order fixed by <paramref name="seed"/>, so the result is reproducible.
+    /// </summary>
+    public LocalResult Train(ReadOnlySpan<float> global, TensorData data, ReadOnlySpan<int> indices,
+        LocalTrainingOptions options, int seed)
+    {
+        if (indices.Length == 0)
+        {
+            throw new ArgumentException("a client with no samples cannot train", nameof(indices));
+        }
+        FlatWeights.Write(_model, global);
+        _model.train();
+        using var optimizer = optim.SGD(_model.parameters(), options.LearningRate);
+
+        var order = new long[indices.Length];
+        var random = new Random(seed);
+        double lossSum = 0;
+        long correct = 0;
+        long seen = 0;
+        for (int epoch = 0; epoch < options.Epochs; epoch++)
+        {
+            for (int i = 0; i < indices.Length; i++)
+            {
+                order[i] = indices[i];
+            }
+            random.Shuffle(order);
+            for (int start = 0; start < order.Length; start += options.BatchSize)
+            {
+                int size = Math.Min(options.BatchSize, order.Length - start);
+                using var scope = NewDisposeScope();
+                var batch = tensor(order.AsSpan(start, size).ToArray());
+                var x = data.Images.index_select(0, batch);
+                var y = data.Labels.index_select(0, batch);
+                optimizer.zero_grad();
+                var logits = _model.forward(x);
+                var loss = nn.functional.cross_entropy(logits, y);
+                loss.backward();
+                optimizer.step();
+                lossSum += loss.item<float>() * size;
+                correct += logits.argmax(1).eq(y).sum().item<long>();
+                seen += size;
+            }
+        }
+
+        FlatWeights.Read(_model, _scratch);
+        var delta = new float[ParameterCount];
+        for (int i = 0; i < delta.Length; i++)
+        {
+            delta[i] = _scratch[i] - global[i];
+        }
+        return new LocalResult(delta, indices.Length, lossSum / seen, (double)correct / seen);
+    }
+
+    /// <summary>Evaluates <paramref name="weights"/> on the samples <paramref name="indices"/> (all when null).</summary>
+    public Evaluation Evaluate(ReadOnlySpan<float> weights, TensorData data, int[]? indices = null, int batchSize = 1000)
+    {
+        FlatWeights.Write(_model, weights);
+        _model.eval();
+        using var noGrad = no_grad();
+        int count = indices?.Length ?? data.Count;
+        double lossSum = 0;
+        long correct = 0;
+        for (int start = 0; start < count; start += batchSize)
+        {
+            int size = Math.Min(batchSize, count - start);
+            using var scope = NewDisposeScope();
+            Tensor x, y;
+            if (indices is null)
+            {
+                x = data.Images.narrow(0, start, size);
+                y = data.Labels.narrow(0, start, size);
+            }
+            else
+            {
+                var batch = tensor(indices.AsSpan(start, size).ToArray().Select(i => (long)i).ToArray());
+                x = data.Images.index_select(0, batch);
+                y = data.Labels.index_select(0, batch);
+            }
+            var logits = _model.forward(x);
+            lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
+            correct += logits.argmax(1).eq(y).sum().item<long>();
+        }
+        return new Evaluation(lossSum / count, (double)correct / count, count);
+    }
+
+    public void Dispose() => _model.Dispose();
+}
