@@ -1,0 +1,73 @@
+using Akka.Actor;
+using Akka.Event;
+using AkkaFed.Model.Federation;
+using AkkaFed.Model.Training;
+using static AkkaFed.Actors.Protocol.Training;
+
+namespace AkkaFed.Actors;
+
+/// <summary>
+/// One data holder. Owns its shard (indices into a dataset shared by every client of the process) and
+/// trains on request with the trainer of the worker thread it runs on. Runs on the training dispatcher,
+/// so local training never starves the server, timers or heartbeats.
+/// </summary>
+public sealed class ClientActor : ReceiveActor
+{
+    private readonly string _clientId;
+    private readonly int[] _shard;
+    private readonly TensorData _data;
+    private readonly TrainerPool _trainers;
+    private readonly IActorRef _server;
+    private readonly SimulatedFaults _faults;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+
+    public ClientActor(string clientId, int[] shard, TensorData data, TrainerPool trainers, IActorRef server, SimulatedFaults faults)
+    {
+        _clientId = clientId;
+        _shard = shard;
+        _data = data;
+        _trainers = trainers;
+        _server = server;
+        _faults = faults;
+        Receive<FitRequest>(Fit);
+    }
+
+    public static Props Props(string clientId, int[] shard, TensorData data, TrainerPool trainers, IActorRef server,
+        SimulatedFaults? faults = null) =>
+        Akka.Actor.Props.Create(() => new ClientActor(clientId, shard, data, trainers, server, faults ?? SimulatedFaults.None))
+            .WithDispatcher(AkkaFedConfig.TrainingDispatcher);
+
+    protected override void PreStart() => _server.Tell(new RegisterClient(_clientId, _shard.Length));
+
+    private void Fit(FitRequest request)
+    {
+        var fault = _faults.For(request.Round, _clientId);
+        if (fault == FaultKind.Drop)
+        {
+            _log.Debug("Round {0}: {1} drops out (simulated)", request.Round, _clientId);
+            return;
+        }
+
+        object reply;
+        try
+        {
+            int seed = StableSeed.Mix(request.Seed, request.Round, _clientId);
+            var result = _trainers.Current.Train(request.Weights, _data, _shard, request.Options, seed);
+            reply = new FitResult(request.Round, _clientId, result.Delta, result.Examples, result.Loss, result.Accuracy);
+        }
+        catch (Exception e)
+        {
+            _log.Warning("Round {0}: {1} failed to train: {2}", request.Round, _clientId, e.Message);
+            reply = new FitFailed(request.Round, _clientId, e.Message);
+        }
+
+        if (fault == FaultKind.Straggle)
+        {
+            Context.System.Scheduler.ScheduleTellOnce(_faults.StragglerDelay, Sender, reply, Self);
+        }
+        else
+        {
+            Sender.Tell(reply);
+        }
+    }
+}

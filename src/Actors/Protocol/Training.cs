@@ -1,0 +1,47 @@
+using AkkaFed.Model.Federation;
+using AkkaFed.Model.Training;
+
+namespace AkkaFed.Actors.Protocol;
+
+/// <summary>Marker for every message that may cross the network between federation nodes.</summary>
+public interface IFederationMessage
+{
+}
+
+/// <summary>
+/// The federated-training protocol between the driver, the <see cref="ServerActor"/> and the
+/// <see cref="ClientActor"/>s. Every message that belongs to a round names it, so a stale one is recognised.
+/// Weights travel as plain <c>float[]</c> that nobody mutates after sending.
+/// </summary>
+public static class Training
+{
+    /// <summary>Client to server: I hold <paramref name="Examples"/> training samples and can be selected.</summary>
+    public sealed record RegisterClient(string ClientId, int Examples) : IFederationMessage;
+
+    /// <summary>Server to client: train from <paramref name="Weights"/> for round <paramref name="Round"/>.</summary>
+    public sealed record FitRequest(int Round, float[] Weights, LocalTrainingOptions Options, int Seed) : IFederationMessage;
+
+    /// <summary>Client to server: the model delta of local training and the example count behind it.</summary>
+    public sealed record FitResult(int Round, string ClientId, float[] Delta, int Examples, double Loss, double Accuracy)
+        : IFederationMessage;
+
+    /// <summary>Client to server: local training threw; the client counts as failed for the round.</summary>
+    public sealed record FitFailed(int Round, string ClientId, string Reason) : IFederationMessage;
+
+    /// <summary>Driver to server: run one round from <paramref name="State"/>; answered by <see cref="RoundCompleted"/>.</summary>
+    public sealed record RunRound(FederatedState State);
+
+    /// <summary>Server to driver: the state after the round (unchanged weights if the round failed) and its metrics.</summary>
+    public sealed record RoundCompleted(FederatedState State, RoundMetrics Metrics);
+
+    /// <summary>Server to driver: the round could not start (another is in flight, or the state does not fit).</summary>
+    public sealed record RoundRefused(int Round, string Reason);
+
+    /// <summary>Driver to server: answer <see cref="ClientsAvailable"/> once at least <paramref name="Count"/> clients registered.</summary>
+    public sealed record AwaitClients(int Count);
+
+    public sealed record ClientsAvailable(int Count);
+
+    /// <summary>Published on the event stream as a round collects answers, for progress displays.</summary>
+    public sealed record RoundProgress(int Round, int Answered, int Selected);
+}

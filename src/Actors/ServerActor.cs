@@ -1,0 +1,215 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using AkkaFed.Model.Federation;
+using static AkkaFed.Actors.Protocol.Training;
+
+namespace AkkaFed.Actors;
+
+/// <summary>
+/// Coordinates rounds: selects clients, broadcasts the global weights, collects updates until every
+/// selected client answered or the deadline passed, then aggregates (with a quorum) or fails the round.
+/// Idle -> Collecting -> Idle. The round's rules live in <see cref="RoundBook"/>; this actor only routes.
+/// </summary>
+public sealed class ServerActor : ReceiveActor, IWithTimers
+{
+    private const string DeadlineTimer = "round-deadline";
+
+    private readonly ServerOptions _options;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Dictionary<string, IActorRef> _clients = new();
+    private readonly Dictionary<IActorRef, string> _clientIds = new();
+    private readonly List<(int Count, IActorRef ReplyTo)> _waitingForClients = new();
+    private string[]? _sortedClientIds;
+    private int _lateWhileIdle;
+
+    // The round in flight (Collecting only).
+    private RoundBook _book = RoundBook.Open(0, Array.Empty<string>(), 0);
+    private FederatedState _state = new(0, Array.Empty<float>());
+    private IActorRef _driver = ActorRefs.Nobody;
+    private readonly Stopwatch _clock = new();
+
+    public ServerActor(ServerOptions options)
+    {
+        _options = options.Validate();
+        Idle();
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(ServerOptions options) => Akka.Actor.Props.Create(() => new ServerActor(options));
+
+    private sealed record RoundTimedOut(int Round);
+
+    private void Idle()
+    {
+        Membership();
+        Receive<RunRound>(StartRound);
+        Receive<FitResult>(_ => _lateWhileIdle++);
+        Receive<FitFailed>(_ => _lateWhileIdle++);
+        Receive<RoundTimedOut>(_ => { });
+    }
+
+    private void Collecting()
+    {
+        Membership();
+        Receive<RunRound>(run => Sender.Tell(new RoundRefused(run.State.Round, $"round {_book.Round} is in flight")));
+        Receive<FitResult>(OnFitResult);
+        Receive<FitFailed>(failed => Record(_book.ApplyFailure(failed.Round, failed.ClientId, failed.Reason).Book));
+        Receive<RoundTimedOut>(timeout => timeout.Round == _book.Round, _ => CloseRound(deadlinePassed: true));
+        Receive<RoundTimedOut>(_ => { });
+    }
+
+    private void Membership()
+    {
+        Receive<RegisterClient>(OnRegister);
+        Receive<Terminated>(OnTerminated);
+        Receive<AwaitClients>(wait =>
+        {
+            _waitingForClients.Add((wait.Count, Sender));
+            AnswerWaiting();
+        });
+    }
+
+    private void OnRegister(RegisterClient register)
+    {
+        if (_clients.TryGetValue(register.ClientId, out var previous) && !previous.Equals(Sender))
+        {
+            _clientIds.Remove(previous);
+            Context.Unwatch(previous);
+        }
+        _clients[register.ClientId] = Sender;
+        _clientIds[Sender] = register.ClientId;
+        _sortedClientIds = null;
+        Context.Watch(Sender);
+        AnswerWaiting();
+    }
+
+    private void OnTerminated(Terminated terminated)
+    {
+        if (!_clientIds.Remove(terminated.ActorRef, out var clientId))
+        {
+            return;
+        }
+        _clients.Remove(clientId);
+        _sortedClientIds = null;
+        _log.Info("Client {0} is gone", clientId);
+        if (!_driver.Equals(ActorRefs.Nobody))
+        {
+            Record(_book.ApplyFailure(_book.Round, clientId, "client terminated").Book);
+        }
+    }
+
+    private void AnswerWaiting()
+    {
+        _waitingForClients.RemoveAll(wait =>
+        {
+            if (_clients.Count < wait.Count)
+            {
+                return false;
+            }
+            wait.ReplyTo.Tell(new ClientsAvailable(_clients.Count));
+            return true;
+        });
+    }
+
+    private void StartRound(RunRound run)
+    {
+        _state = run.State;
+        _driver = Sender;
+        _clock.Restart();
+        int round = run.State.Round;
+        int available = _clients.Count;
+        _book = RoundBook.Open(round, Array.Empty<string>(), run.State.Weights.Length) with { Late = _lateWhileIdle };
+        _lateWhileIdle = 0;
+        if (available < _options.MinClients)
+        {
+            Finish(succeeded: false, $"only {available} clients available, min-clients is {_options.MinClients}");
+            return;
+        }
+
+        _sortedClientIds ??= _clients.Keys.Order(StringComparer.Ordinal).ToArray();
+        int count = ClientSampling.NumFitClients(available, _options.Fraction, _options.MinClients);
+        var selected = ClientSampling.Select(_sortedClientIds, count, _options.Seed, round);
+        _book = RoundBook.Open(round, selected, run.State.Weights.Length) with { Late = _book.Late };
+        var request = new FitRequest(round, run.State.Weights, _options.Local, _options.Seed);
+        foreach (var clientId in selected)
+        {
+            _clients[clientId].Tell(request);
+        }
+        _log.Debug("Round {0}: asked {1} of {2} clients", round, selected.Length, available);
+        Timers.StartSingleTimer(DeadlineTimer, new RoundTimedOut(round), _options.RoundDeadline);
+        Become(Collecting);
+    }
+
+    private void OnFitResult(FitResult result)
+    {
+        // Only the registered sender of a client id may speak for it.
+        bool fromOwner = _clients.TryGetValue(result.ClientId, out var owner) && owner.Equals(Sender);
+        var update = new ClientUpdate(result.ClientId, result.Delta, result.Examples, result.Loss, result.Accuracy);
+        var (book, verdict) = fromOwner || result.Round != _book.Round
+            ? _book.Apply(result.Round, update)
+            : (_book with { Rejected = _book.Rejected + 1 }, Verdict.Rejected);
+        if (verdict == Verdict.Rejected)
+        {
+            _log.Warning("Round {0}: rejected the update of {1}", _book.Round, result.ClientId);
+        }
+        Record(book);
+    }
+
+    private void Record(RoundBook book)
+    {
+        _book = book;
+        Context.System.EventStream.Publish(
+            new RoundProgress(_book.Round, _book.Updates.Count + _book.Failures.Count, _book.Selected.Length));
+        if (_book.IsComplete)
+        {
+            CloseRound(deadlinePassed: false);
+        }
+    }
+
+    private void CloseRound(bool deadlinePassed)
+    {
+        Timers.Cancel(DeadlineTimer);
+        int updates = _book.Updates.Count;
+        if (updates >= _options.MinClients)
+        {
+            Finish(succeeded: true, null);
+        }
+        else
+        {
+            string why = deadlinePassed ? "by the deadline" : "after every selected client answered";
+            Finish(succeeded: false, $"{updates} updates {why}, min-clients is {_options.MinClients}");
+        }
+    }
+
+    private void Finish(bool succeeded, string? failure)
+    {
+        var weights = succeeded
+            ? FederatedAveraging.Aggregate(_state.Weights, _book.UpdatesInOrder, _options.Weighting, _options.ServerLearningRate)
+            : _state.Weights;
+        var (loss, accuracy) = _book.TrainingMetrics();
+        var metrics = new RoundMetrics(
+            _book.Round, succeeded, loss, accuracy,
+            Selected: _book.Selected.Length,
+            Participants: _book.Updates.Count,
+            Stragglers: _book.Missing,
+            Late: _book.Late,
+            Duplicates: _book.Duplicates,
+            Rejected: _book.Rejected,
+            Failed: _book.Failures.Count,
+            Seconds: _clock.Elapsed.TotalSeconds,
+            FailureReason: failure);
+        if (succeeded)
+        {
+            _log.Info("Round {0}: {1} of {2} updates", _book.Round, _book.Updates.Count, _book.Selected.Length);
+        }
+        else
+        {
+            _log.Warning("Round {0} failed: {1}", _book.Round, failure);
+        }
+        _driver.Tell(new RoundCompleted(new FederatedState(_state.Round + 1, weights), metrics));
+        _driver = ActorRefs.Nobody;
+        Become(Idle);
+    }
+}

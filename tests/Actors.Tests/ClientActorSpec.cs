@@ -1,0 +1,114 @@
+using Akka.Actor;
+using Akka.TestKit.Xunit2;
+using AkkaFed.Model.Federation;
+using AkkaFed.Model.Models;
+using AkkaFed.Model.Training;
+using Xunit;
+using static AkkaFed.Actors.Protocol.Training;
+
+namespace AkkaFed.Actors.Tests;
+
+public sealed class ClientActorSpec : TestKit, IDisposable
+{
+    private readonly TensorData _data = new(TinyData.Create(40));
+    private readonly TrainerPool _trainers = new(ModelKind.TwoNN, torchThreads: 1);
+    private readonly float[] _global = InitialWeights.Create(ModelKind.TwoNN, seed: 3);
+
+    public ClientActorSpec() : base(AkkaFedConfig.Dispatcher(1))
+    {
+    }
+
+    private IActorRef StartClient(int[] shard, SimulatedFaults? faults = null)
+    {
+        var client = Sys.ActorOf(ClientActor.Props("client-7", shard, _data, _trainers, TestActor, faults));
+        var register = ExpectMsg<RegisterClient>();
+        Assert.Equal("client-7", register.ClientId);
+        Assert.Equal(shard.Length, register.Examples);
+        return client;
+    }
+
+    [Fact]
+    public void Trains_and_replies_with_the_round_and_its_example_count()
+    {
+        var client = StartClient(Enumerable.Range(5, 25).ToArray());
+
+        client.Tell(new FitRequest(3, _global, new LocalTrainingOptions(Epochs: 1, BatchSize: 10, LearningRate: 0.1), Seed: 1));
+
+        var result = ExpectMsg<FitResult>(TimeSpan.FromSeconds(30));
+        Assert.Equal(3, result.Round);
+        Assert.Equal("client-7", result.ClientId);
+        Assert.Equal(25, result.Examples);
+        Assert.Equal(_global.Length, result.Delta.Length);
+        Assert.Contains(result.Delta, value => value != 0f);
+        Assert.True(result.Loss > 0);
+    }
+
+    [Fact]
+    public void The_same_request_gives_the_same_delta()
+    {
+        var client = StartClient(Enumerable.Range(0, 30).ToArray());
+        var request = new FitRequest(2, _global, new LocalTrainingOptions(BatchSize: 7), Seed: 11);
+
+        client.Tell(request);
+        var first = ExpectMsg<FitResult>(TimeSpan.FromSeconds(30));
+        client.Tell(request);
+        var second = ExpectMsg<FitResult>(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(first.Delta, second.Delta);
+    }
+
+    [Fact]
+    public void A_training_error_is_reported_as_a_failure_for_that_round()
+    {
+        var client = StartClient(Enumerable.Range(0, 10).ToArray());
+
+        client.Tell(new FitRequest(4, new float[10], new LocalTrainingOptions(), Seed: 1));
+
+        var failed = ExpectMsg<FitFailed>(TimeSpan.FromSeconds(30));
+        Assert.Equal(4, failed.Round);
+        Assert.Equal("client-7", failed.ClientId);
+        Assert.Contains("10 values", failed.Reason);
+    }
+
+    [Fact]
+    public void A_simulated_dropout_never_replies_and_a_straggler_replies_late()
+    {
+        var dropper = StartClient(Enumerable.Range(0, 10).ToArray(), new SimulatedFaults(DropoutFraction: 1.0));
+        dropper.Tell(new FitRequest(1, _global, new LocalTrainingOptions(), Seed: 1));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(500));
+
+        var delay = TimeSpan.FromSeconds(1.5);
+        var straggler = StartClient(Enumerable.Range(0, 10).ToArray(), new SimulatedFaults(StragglerFraction: 1.0, StragglerDelay: delay));
+        straggler.Tell(new FitRequest(1, _global, new LocalTrainingOptions(), Seed: 1));
+        ExpectNoMsg(TimeSpan.FromSeconds(1));
+        Assert.Equal(1, ExpectMsg<FitResult>(TimeSpan.FromSeconds(30)).Round);
+    }
+
+    [Fact]
+    public void Many_clients_share_one_model_per_worker_thread()
+    {
+        var clients = Enumerable.Range(0, 8)
+            .Select(i => Sys.ActorOf(ClientActor.Props($"c{i}", new[] { i, i + 10 }, _data, _trainers, TestActor)))
+            .ToArray();
+        ReceiveN(8);
+
+        foreach (var client in clients)
+        {
+            client.Tell(new FitRequest(1, _global, new LocalTrainingOptions(), Seed: 1));
+        }
+        ReceiveN(8, TimeSpan.FromSeconds(30));
+
+        // The dispatcher has one thread: eight clients trained, one model exists.
+        Assert.Equal(1, _trainers.ModelCount);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing)
+        {
+            _trainers.Dispose();
+            _data.Dispose();
+        }
+    }
+}

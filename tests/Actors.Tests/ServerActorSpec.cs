@@ -1,0 +1,212 @@
+using Akka.Actor;
+using Akka.TestKit;
+using Akka.TestKit.Xunit2;
+using AkkaFed.Actors;
+using AkkaFed.Model.Federation;
+using AkkaFed.Model.Training;
+using Xunit;
+using static AkkaFed.Actors.Protocol.Training;
+
+namespace AkkaFed.Actors.Tests;
+
+/// <summary>The ServerActor's round protocol, with TestProbes standing in for clients.</summary>
+public sealed class ServerActorSpec : TestKit
+{
+    private static readonly float[] Global = { 1f, 2f, 3f };
+
+    private static ServerOptions Options(double fraction = 1, int minClients = 1, double deadlineSeconds = 30) =>
+        new(fraction, minClients, TimeSpan.FromSeconds(deadlineSeconds), ClientWeighting.NumExamples, 1.0,
+            new LocalTrainingOptions(), Seed: 7);
+
+    private (IActorRef Server, TestProbe[] Clients) Start(ServerOptions options, int clients)
+    {
+        var server = Sys.ActorOf(ServerActor.Props(options));
+        var probes = Enumerable.Range(0, clients).Select(i => CreateTestProbe($"client-{i}")).ToArray();
+        for (int i = 0; i < clients; i++)
+        {
+            probes[i].Send(server, new RegisterClient(Id(i), 100 * (i + 1)));
+        }
+        server.Tell(new AwaitClients(clients));
+        ExpectMsg<ClientsAvailable>(c => c.Count == clients);
+        return (server, probes);
+    }
+
+    private static string Id(int i) => $"client-{i}";
+
+    private static FitResult Result(FitRequest request, int client, float[] delta, int examples) =>
+        new(request.Round, Id(client), delta, examples, Loss: 1.0, Accuracy: 0.5);
+
+    [Fact]
+    public void Broadcasts_only_to_the_selected_clients()
+    {
+        var (server, clients) = Start(Options(fraction: 0.5), clients: 4);
+
+        server.Tell(new RunRound(new FederatedState(1, Global)));
+
+        // Selected probes get their request at once; the others must get nothing at all.
+        var received = clients.Select(probe => probe.ReceiveOne(TimeSpan.FromMilliseconds(500))).ToArray();
+
+        Assert.Equal(2, received.Count(msg => msg is FitRequest));
+        Assert.Equal(2, received.Count(msg => msg is null));
+    }
+
+    [Fact]
+    public void Completes_the_round_when_every_client_replied_with_the_weighted_average()
+    {
+        var (server, clients) = Start(Options(deadlineSeconds: 30), clients: 2);
+
+        server.Tell(new RunRound(new FederatedState(1, Global)));
+        var first = clients[0].ExpectMsg<FitRequest>();
+        var second = clients[1].ExpectMsg<FitRequest>();
+        Assert.Equal(1, first.Round);
+        Assert.Equal(Global, first.Weights);
+        clients[0].Reply(Result(first, 0, new[] { 1f, 1f, 1f }, 100));
+        clients[1].Reply(Result(second, 1, new[] { 4f, -2f, 0f }, 300));
+
+        // Well before the 30 s deadline.
+        var done = ExpectMsg<RoundCompleted>(TimeSpan.FromSeconds(5));
+        Assert.True(done.Metrics.Succeeded);
+        Assert.Equal(2, done.State.Round);
+        Assert.Equal(2, done.Metrics.Participants);
+        Assert.Equal(0, done.Metrics.Stragglers);
+        // (100 * [1,1,1] + 300 * [4,-2,0]) / 400 = [3.25, -1.25, 0.25], added to [1,2,3].
+        Assert.Equal(new[] { 4.25f, 0.75f, 3.25f }, done.State.Weights);
+    }
+
+    [Fact]
+    public void At_the_deadline_aggregates_what_arrived_when_the_quorum_is_met()
+    {
+        var (server, clients) = Start(Options(minClients: 2, deadlineSeconds: 0.5), clients: 3);
+
+        server.Tell(new RunRound(new FederatedState(1, Global)));
+        var requests = clients.Select(probe => probe.ExpectMsg<FitRequest>()).ToArray();
+        clients[0].Reply(Result(requests[0], 0, new[] { 2f, 2f, 2f }, 100));
+        clients[1].Reply(Result(requests[1], 1, new[] { 4f, 4f, 4f }, 100));
+        // client 2 straggles.
+
+        var done = ExpectMsg<RoundCompleted>(TimeSpan.FromSeconds(5));
+        Assert.True(done.Metrics.Succeeded);
+        Assert.Equal(2, done.Metrics.Participants);
+        Assert.Equal(1, done.Metrics.Stragglers);
+        Assert.Equal(new[] { 4f, 5f, 6f }, done.State.Weights);
+    }
+
+    [Fact]
+    public void Below_the_quorum_the_round_fails_keeps_the_model_and_the_next_round_runs()
+    {
+        var (server, clients) = Start(Options(minClients: 2, deadlineSeconds: 0.5), clients: 2);
+
+        server.Tell(new RunRound(new FederatedState(1, Global)));
+        var request = clients[0].ExpectMsg<FitRequest>();
+        clients[1].ExpectMsg<FitRequest>();
+        clients[0].Reply(Result(request, 0, new[] { 9f, 9f, 9f }, 100));
+
+        var failed = ExpectMsg<RoundCompleted>(TimeSpan.FromSeconds(5));
+        Assert.False(failed.Metrics.Succeeded);
+        Assert.Contains("min-clients", failed.Metrics.FailureReason);
+        Assert.Equal(Global, failed.State.Weights);
+        Assert.Equal(2, failed.State.Round);
+
+        server.Tell(new RunRound(failed.State));
+        var next = clients.Select(probe => probe.ExpectMsg<FitRequest>()).ToArray();
+        Assert.All(next, r => Assert.Equal(2, r.Round));
+        clients[0].Reply(Result(next[0], 0, new[] { 1f, 1f, 1f }, 100));
+        clients[1].Reply(Result(next[1], 1, new[] { 1f, 1f, 1f }, 100));
+        var succeeded = ExpectMsg<RoundCompleted>(TimeSpan.FromSeconds(5));
+        Assert.True(succeeded.Metrics.Succeeded);
+        Assert.Equal(new[] { 2f, 3f, 4f }, succeeded.State.Weights);
+    }
+
+    [Fact]
+    public void Late_duplicate_and_malformed_updates_are_counted_and_never_change_the_model()
+    {
+        var (server, clients) = Start(Options(minClients: 1, deadlineSeconds: 0.5), clients: 3);
+
+        server.Tell(new RunRound(new FederatedState(5, Global)));
+        var requests = clients.Select(probe => probe.ExpectMsg<FitRequest>()).ToArray();
+        // Late: an update for an earlier round.
+        clients[0].Reply(new FitResult(4, Id(0), new[] { 100f, 100f, 100f }, 100, 1, 0.5));
+        // Accepted, then duplicated with a different delta.
+        clients[0].Reply(Result(requests[0], 0, new[] { 1f, 1f, 1f }, 100));
+        clients[0].Reply(Result(requests[0], 0, new[] { 50f, 50f, 50f }, 100));
+        // Malformed: wrong length, and a non-finite value.
+        clients[1].Reply(Result(requests[1], 1, new[] { 1f, 1f }, 100));
+        clients[2].Reply(Result(requests[2], 2, new[] { float.NaN, 0f, 0f }, 100));
+
+        var done = ExpectMsg<RoundCompleted>(TimeSpan.FromSeconds(5));
+        Assert.True(done.Metrics.Succeeded);
+        Assert.Equal(1, done.Metrics.Participants);
+        Assert.Equal(1, done.Metrics.Late);
+        Assert.Equal(1, done.Metrics.Duplicates);
+        Assert.Equal(2, done.Metrics.Rejected);
+        Assert.Equal(new[] { 2f, 3f, 4f }, done.State.Weights);
+    }
+
+    [Fact]
+    public void A_client_whose_training_throws_counts_as_failed_and_the_round_does_not_wait_for_it()
+    {
+        var (server, clients) = Start(Options(minClients: 1, deadlineSeconds: 30), clients: 2);
+
+        server.Tell(new RunRound(new FederatedState(1, Global)));
+        var first = clients[0].ExpectMsg<FitRequest>();
+        var second = clients[1].ExpectMsg<FitRequest>();
+        clients[0].Reply(Result(first, 0, new[] { 1f, 1f, 1f }, 100));
+        clients[1].Reply(new FitFailed(second.Round, Id(1), "out of memory"));
+
+        var done = ExpectMsg<RoundCompleted>(TimeSpan.FromSeconds(5));
+        Assert.True(done.Metrics.Succeeded);
+        Assert.Equal(1, done.Metrics.Failed);
+        Assert.Equal(0, done.Metrics.Stragglers);
+        Assert.Equal(new[] { 2f, 3f, 4f }, done.State.Weights);
+    }
+
+    [Fact]
+    public void A_client_that_dies_mid_round_is_a_failure_and_is_no_longer_selected()
+    {
+        var (server, clients) = Start(Options(minClients: 1, deadlineSeconds: 30), clients: 2);
+
+        server.Tell(new RunRound(new FederatedState(1, Global)));
+        var first = clients[0].ExpectMsg<FitRequest>();
+        clients[1].ExpectMsg<FitRequest>();
+        Watch(clients[1].Ref);
+        Sys.Stop(clients[1].Ref);
+        ExpectTerminated(clients[1].Ref);
+        clients[0].Reply(Result(first, 0, new[] { 1f, 1f, 1f }, 100));
+
+        var done = ExpectMsg<RoundCompleted>(TimeSpan.FromSeconds(5));
+        Assert.Equal(1, done.Metrics.Participants);
+        Assert.Equal(1, done.Metrics.Failed);
+
+        server.Tell(new RunRound(done.State));
+        var next = clients[0].ExpectMsg<FitRequest>();
+        clients[0].Reply(Result(next, 0, new[] { 1f, 1f, 1f }, 100));
+        var second = ExpectMsg<RoundCompleted>(TimeSpan.FromSeconds(5));
+        Assert.Equal(1, second.Metrics.Selected);
+        Assert.Equal(0, second.Metrics.Failed);
+    }
+
+    [Fact]
+    public void A_second_round_while_one_is_in_flight_is_refused()
+    {
+        var (server, clients) = Start(Options(), clients: 1);
+
+        server.Tell(new RunRound(new FederatedState(1, Global)));
+        clients[0].ExpectMsg<FitRequest>();
+        server.Tell(new RunRound(new FederatedState(1, Global)));
+
+        var refused = ExpectMsg<RoundRefused>();
+        Assert.Contains("in flight", refused.Reason);
+    }
+
+    [Fact]
+    public void A_round_with_fewer_available_clients_than_min_clients_fails_at_once()
+    {
+        var (server, _) = Start(Options(minClients: 3), clients: 2);
+
+        server.Tell(new RunRound(new FederatedState(1, Global)));
+
+        var done = ExpectMsg<RoundCompleted>(TimeSpan.FromSeconds(2));
+        Assert.False(done.Metrics.Succeeded);
+        Assert.Contains("2 clients available", done.Metrics.FailureReason);
+    }
+}
