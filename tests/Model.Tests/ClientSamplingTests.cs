@@ -1,0 +1,60 @@
+using AkkaFed.Model.Federation;
+using Xunit;
+
+namespace AkkaFed.Model.Tests;
+
+public sealed class ClientSamplingTests
+{
+    [Theory]
+    [InlineData(100, 0.1, 1, 10)]
+    [InlineData(100, 0.1, 20, 20)]
+    [InlineData(80, 1.0, 1, 80)]
+    [InlineData(5, 0.5, 10, 5)]
+    [InlineData(3, 0.5, 1, 1)]
+    public void Num_fit_clients_is_a_fraction_of_the_available_at_least_the_minimum(int available, double fraction, int min, int expected)
+    {
+        Assert.Equal(expected, ClientSampling.NumFitClients(available, fraction, min));
+    }
+
+    [Fact]
+    public void Selection_is_distinct_deterministic_and_changes_with_the_round()
+    {
+        var ids = Enumerable.Range(0, 1000).Select(i => $"c{i:D4}").ToArray();
+
+        var first = ClientSampling.Select(ids, 50, seed: 1, round: 1);
+        var again = ClientSampling.Select(ids, 50, seed: 1, round: 1);
+        var next = ClientSampling.Select(ids, 50, seed: 1, round: 2);
+
+        Assert.Equal(50, first.Distinct().Count());
+        Assert.Equal(first, again);
+        Assert.NotEqual(first, next);
+        Assert.All(first, id => Assert.Contains(id, ids));
+    }
+
+    [Fact]
+    public void Selection_is_roughly_uniform()
+    {
+        var ids = Enumerable.Range(0, 10).Select(i => $"c{i}").ToArray();
+        var counts = ids.ToDictionary(id => id, _ => 0);
+
+        for (int round = 0; round < 2000; round++)
+        {
+            foreach (var id in ClientSampling.Select(ids, 3, seed: 5, round))
+            {
+                counts[id]++;
+            }
+        }
+
+        // Each id is expected 600 times; binomial sd is about 20.
+        Assert.All(counts.Values, count => Assert.InRange(count, 500, 700));
+    }
+
+    [Fact]
+    public void Stable_seeds_do_not_depend_on_the_process()
+    {
+        // Pinned: string.GetHashCode would differ between runs; this must not.
+        Assert.Equal(StableSeed.Mix(0, 1, "client-00001"), StableSeed.Mix(0, 1, "client-00001"));
+        Assert.NotEqual(StableSeed.Mix(0, 1, "client-00001"), StableSeed.Mix(0, 2, "client-00001"));
+        Assert.Equal(504756824, StableSeed.Mix(0, 1, "client-00001"));
+    }
+}
