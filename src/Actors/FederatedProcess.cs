@@ -19,7 +19,11 @@ public sealed record SimulationSpec(
     ServerOptions Server,
     SimulatedFaults Faults,
     int Workers,
-    int TorchThreads = 1);
+    int TorchThreads = 1)
+{
+    /// <summary>Evaluate the new global model on the test set after every round (off for pure training benchmarks).</summary>
+    public bool EvaluateEachRound { get; init; } = true;
+}
 
 /// <summary>A run stopped because too many rounds in a row failed.</summary>
 public sealed class FederationException(string message) : Exception(message);
@@ -100,7 +104,7 @@ public sealed class FederatedProcess : IAsyncDisposable
             RoundRefused refused => throw new InvalidOperationException($"round {refused.Round} refused: {refused.Reason}"),
             _ => throw new InvalidOperationException($"unexpected reply {reply.GetType().Name}"),
         };
-        var test = Evaluate(completed.State.Weights);
+        var test = _spec.EvaluateEachRound ? Evaluate(completed.State.Weights) : null;
         return (completed.State, completed.Metrics with { Test = test });
     }
 

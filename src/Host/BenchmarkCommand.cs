@@ -1,0 +1,109 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using AkkaFed.Actors;
+using AkkaFed.Host.Data;
+using AkkaFed.Model.Data;
+using AkkaFed.Model.Federation;
+using AkkaFed.Model.Models;
+using AkkaFed.Model.Training;
+
+namespace AkkaFed.Host;
+
+/// <summary>
+/// <c>akkafed benchmark</c>: the simulation's training throughput against centralized TorchSharp training
+/// of the same model on the same samples with the same batch size, measured side by side in one run.
+/// </summary>
+public static class BenchmarkCommand
+{
+    public sealed record Options(
+        string Dataset, ModelKind Model, int Clients, int SamplesPerClient, int ClientsPerRound, int Epochs, int BatchSize,
+        int Rounds, int Threads, int Seed);
+
+    public static readonly Options Issue2 = new("fashion-mnist", ModelKind.McMahanCnn, Clients: 100, SamplesPerClient: 600,
+        ClientsPerRound: 10, Epochs: 1, BatchSize: 10, Rounds: 3, Threads: Environment.ProcessorCount, Seed: 0);
+
+    public static readonly Options Quick = new("synthetic", ModelKind.Cnn, Clients: 10, SamplesPerClient: 100,
+        ClientsPerRound: 5, Epochs: 1, BatchSize: 10, Rounds: 1, Threads: Environment.ProcessorCount, Seed: 0);
+
+    public static Command Create()
+    {
+        var quick = new Option<bool>("--quick") { Description = "a few seconds on synthetic data: checks the benchmark runs, measures nothing worth keeping" };
+        var rounds = new Option<int?>("--rounds") { Description = "measured rounds (default 3)" };
+        var command = new Command("benchmark", "Simulation throughput against centralized TorchSharp training (see BENCHMARKS.md).");
+        command.Options.Add(quick);
+        command.Options.Add(rounds);
+        command.SetAction(async (parse, cancel) =>
+        {
+            var options = parse.GetValue(quick) ? Quick : Issue2;
+            if (parse.GetValue(rounds) is int r)
+            {
+                options = options with { Rounds = r };
+            }
+            return await Cli.Guard(() => RunAsync(options, Console.Out));
+        });
+        return command;
+    }
+
+    public static async Task<int> RunAsync(Options o, TextWriter output)
+    {
+        var data = DatasetCatalog.Load(o.Dataset, null, DatasetCatalog.DefaultCacheDir(), o.Seed, output.WriteLine);
+        var partitions = Partitioner.Split(PartitionKind.Iid, data.Train.Labels, o.Clients, o.SamplesPerClient, o.Seed);
+        var server = new ServerOptions((double)o.ClientsPerRound / o.Clients, o.ClientsPerRound, TimeSpan.FromMinutes(30),
+            ClientWeighting.NumExamples, 1.0, new LocalTrainingOptions(o.Epochs, o.BatchSize, 0.01), o.Seed);
+        var spec = new SimulationSpec(o.Model, data, partitions, server, SimulatedFaults.None, Workers: o.Threads)
+        {
+            EvaluateEachRound = false,
+        };
+        long samplesPerRound = (long)o.ClientsPerRound * o.SamplesPerClient * o.Epochs;
+        output.WriteLine($"benchmark: {Architectures.NameOf(o.Model)} on {data.Train.Name}, {o.Clients} clients x {o.SamplesPerClient} samples, " +
+                         $"{o.ClientsPerRound} per round, E={o.Epochs}, B={o.BatchSize}, {o.Threads} threads, {o.Rounds} measured rounds, " +
+                         $"{Environment.ProcessorCount} cores");
+
+        // Centralized: one model, libtorch's intra-op threads on every core, the same number of samples as a round.
+        var shared = partitions.Take(o.ClientsPerRound).SelectMany(p => p).ToArray();
+        double centralized;
+        using (var train = new TensorData(data.Train))
+        {
+            centralized = MeasureCentralized(o, train, shared, threads: o.Threads, samplesPerRound);
+        }
+        output.WriteLine(Row("centralized TorchSharp", centralized, $"1 model, {o.Threads} intra-op threads"));
+
+        double simulated;
+        await using (var process = await FederatedProcess.StartAsync(spec, config: Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING")))
+        {
+            var state = process.Initialize();
+            (state, _) = await process.NextAsync(state); // warm-up
+            double seconds = 0;
+            for (int i = 0; i < o.Rounds; i++)
+            {
+                (state, var metrics) = await process.NextAsync(state);
+                seconds += metrics.Seconds;
+            }
+            simulated = samplesPerRound * o.Rounds / seconds;
+        }
+        output.WriteLine(Row("AkkaFed simulation", simulated, $"{o.Threads} training workers x 1 thread, whole rounds incl. aggregation"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"ratio simulation / centralized: {simulated / centralized:F2} (target >= 0.90)"));
+        return 0;
+    }
+
+    private static double MeasureCentralized(Options o, TensorData train, int[] samples, int threads, long samplesPerRound)
+    {
+        TorchSharp.torch.set_num_threads(threads);
+        using var trainer = new LocalTrainer(o.Model);
+        var weights = InitialWeights.Create(o.Model, o.Seed);
+        var local = new LocalTrainingOptions(o.Epochs, o.BatchSize, 0.01);
+        trainer.Train(weights, train, samples.AsSpan(0, Math.Min(samples.Length, 20 * o.BatchSize)), local, o.Seed); // warm-up
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < o.Rounds; i++)
+        {
+            var result = trainer.Train(weights, train, samples, local, o.Seed + i);
+            weights = FederatedAveraging.ApplyServerSgd(weights, result.Delta, 1.0);
+        }
+        return samplesPerRound * o.Rounds / clock.Elapsed.TotalSeconds;
+    }
+
+    private static string Row(string name, double samplesPerSecond, string how) =>
+        string.Create(CultureInfo.InvariantCulture, $"{name,-24} {samplesPerSecond,8:F0} samples/s  ({how})");
+}
