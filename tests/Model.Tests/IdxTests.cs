@@ -116,6 +116,23 @@ public sealed class IdxTests : IDisposable
         Assert.Contains("holds only 20", error.Message);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void HeaderClaimingGigabytesIsTruncatedNotOutOfMemory(bool gzip)
+    {
+        // Prepare: 2,000,000,000 labels announced, three present.
+        string path = WriteFile("labels", [0, 0, 8, 1, 0x77, 0x35, 0x94, 0x00, 1, 2, 3], gzip);
+
+        // Execute
+        var error = Assert.Throws<InvalidDataException>(() => IdxFile.ReadLabels(path));
+
+        // Assert
+        Assert.Equal(
+            $"{path}: truncated: header says 2000000000 labels (2000000000 bytes) but the file holds only 3 after the header",
+            error.Message);
+    }
+
     [Fact]
     public void TruncatedHeaderNamesTheFile()
     {

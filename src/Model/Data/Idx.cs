@@ -225,20 +225,37 @@ public static class IdxFile
             }
         }
 
-        var payload = new byte[length];
-        read = Fill(source, payload, name);
-        if (read < payload.Length)
-        {
-            throw Invalid(
-                name, $"truncated: header says {Describe(sizes)} ({payload.Length} bytes) but the file holds only {read} after the header");
-        }
+        byte[] payload = ReadPayload(source, (int)length, name, sizes);
         long trailing = CountRemaining(source, name);
         if (trailing > 0)
         {
             throw Invalid(
-                name, $"trailing data: header says {Describe(sizes)} ({payload.Length} bytes) but {trailing} more bytes follow them");
+                name, $"trailing data: header says {Describe(sizes)} ({length} bytes) but {trailing} more bytes follow them");
         }
         return (sizes, payload);
+    }
+
+    /// <summary>
+    /// Reads exactly <paramref name="length"/> bytes. Memory follows the data actually present, not the
+    /// header's claim, so a damaged header announcing gigabytes fails as "truncated", not out of memory.
+    /// </summary>
+    private static byte[] ReadPayload(Stream source, int length, string name, int[] sizes)
+    {
+        const int firstChunk = 1 << 26;
+        long available = source.CanSeek ? source.Length - source.Position : long.MaxValue;
+        var payload = new byte[Math.Min(length, Math.Min(available, firstChunk))];
+        int filled = Fill(source, payload, name);
+        while (filled == payload.Length && filled < length && filled < available)
+        {
+            Array.Resize(ref payload, (int)Math.Min(length, Math.Min(available, 2L * payload.Length)));
+            filled += Fill(source, payload.AsSpan(filled), name);
+        }
+        if (filled < length)
+        {
+            throw Invalid(
+                name, $"truncated: header says {Describe(sizes)} ({length} bytes) but the file holds only {filled} after the header");
+        }
+        return payload;
     }
 
     private static string Describe(int[] sizes)
