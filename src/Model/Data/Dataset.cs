@@ -31,6 +31,21 @@ public sealed class Dataset
         Classes = classes;
     }
 
+    /// <summary>
+    /// A dataset from 8-bit pixels (as stored in IDX files and caches), scaled to [0, 1] by b / 255.
+    /// </summary>
+    public static Dataset FromBytes(string name, ReadOnlySpan<byte> pixels, byte[] labels, int height, int width, int classes = 10)
+    {
+        var images = new float[pixels.Length];
+        // A 256-entry table instead of a division per pixel: 47 million pixels for MNIST's train set.
+        float[] table = s_byteToUnit;
+        for (int i = 0; i < pixels.Length; i++)
+        {
+            images[i] = table[pixels[i]];
+        }
+        return new Dataset(name, images, labels, height, width, classes);
+    }
+
     public string Name { get; }
     public float[] Images { get; }
     public byte[] Labels { get; }
@@ -51,6 +66,18 @@ public sealed class Dataset
             labels[i] = Labels[indices[i]];
         }
         return new Dataset(name, images, labels, Height, Width, Classes);
+    }
+
+    private static readonly float[] s_byteToUnit = CreateByteToUnit();
+
+    private static float[] CreateByteToUnit()
+    {
+        var table = new float[256];
+        for (int b = 0; b < table.Length; b++)
+        {
+            table[b] = b / 255f;
+        }
+        return table;
     }
 }
 
