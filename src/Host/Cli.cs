@@ -16,7 +16,7 @@ public static class Cli
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;
         }
-        catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException
+        catch (Exception e) when (e is InvalidDataException or Data.DatasetUnavailableException or FileNotFoundException or DirectoryNotFoundException
                                       or ArgumentException or FederationException or IOException)
         {
             Console.Error.WriteLine($"error: {e.Message}");

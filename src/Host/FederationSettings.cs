@@ -156,6 +156,10 @@ public sealed record FederationSettings(
         public TimeSpan Duration(string key, bool allowZero)
         {
             var text = String(key);
+            if (text.StartsWith('-'))
+            {
+                throw new SettingsException($"{key} must be {(allowZero ? "zero or more" : "positive")}, got '{text}'");
+            }
             TimeSpan value;
             try
             {

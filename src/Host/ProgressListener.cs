@@ -23,10 +23,5 @@ public sealed class ProgressListener : ReceiveActor
         Receive<RoundProgress>(progress => holder.Latest = progress);
     }
 
-    public static IActorRef Start(ActorSystem system, RoundProgressHolder holder)
-    {
-        var listener = system.ActorOf(Props.Create(() => new ProgressListener(holder)), "progress");
-        system.EventStream.Subscribe(listener, typeof(RoundProgress));
-        return listener;
-    }
+    public static Props Props(RoundProgressHolder holder) => Akka.Actor.Props.Create(() => new ProgressListener(holder));
 }

@@ -31,7 +31,8 @@ public static class SimulateCommand
 
         await using var process = await FederatedProcess.StartAsync(spec, config: config.WithFallback(QuietAkka));
         var holder = new RoundProgressHolder();
-        ProgressListener.Start(process.System, holder);
+        var listener = process.System.ActorOf(ProgressListener.Props(holder), "progress");
+        process.System.EventStream.Subscribe(listener, typeof(Actors.Protocol.Training.RoundProgress));
         using var metrics = new MetricsWriter(settings.Output);
 
         var clock = Stopwatch.StartNew();

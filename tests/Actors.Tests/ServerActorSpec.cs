@@ -143,6 +143,24 @@ public sealed class ServerActorSpec : TestKit
     }
 
     [Fact]
+    public void An_update_from_an_actor_that_is_not_the_registered_client_never_changes_the_model()
+    {
+        var (server, clients) = Start(Options(minClients: 1, deadlineSeconds: 0.5), clients: 2);
+        var impostor = CreateTestProbe("impostor");
+
+        server.Tell(new RunRound(new FederatedState(1, Global)));
+        var first = clients[0].ExpectMsg<FitRequest>();
+        clients[1].ExpectMsg<FitRequest>();
+        impostor.Send(server, Result(first, 1, new[] { 100f, 100f, 100f }, 1000));
+        clients[0].Reply(Result(first, 0, new[] { 1f, 1f, 1f }, 100));
+
+        var done = ExpectMsg<RoundCompleted>(TimeSpan.FromSeconds(5));
+        Assert.Equal(1, done.Metrics.Rejected);
+        Assert.Equal(1, done.Metrics.Participants);
+        Assert.Equal(new[] { 2f, 3f, 4f }, done.State.Weights);
+    }
+
+    [Fact]
     public void A_client_whose_training_throws_counts_as_failed_and_the_round_does_not_wait_for_it()
     {
         var (server, clients) = Start(Options(minClients: 1, deadlineSeconds: 30), clients: 2);

@@ -78,17 +78,33 @@ public sealed class SettingsTests
         var missing = Assert.Throws<SettingsException>(() => ConfigLoader.Load("/nonexistent/x.conf", new Dictionary<string, string>()));
         Assert.Contains("/nonexistent/x.conf", missing.Message);
 
+    }
+
+    [Theory]
+    [InlineData("akkafed { rounds = 3", "line 1: '{' is never closed")]
+    [InlineData("akkafed {\n rounds = 3 }\n}", "line 3: unexpected '}'")]
+    [InlineData("akkafed.output = \"out\nakkafed.rounds = 2", "line 1: unterminated string")]
+    [InlineData("a = ${missing}", "missing")]
+    public void A_broken_config_file_is_named_with_the_problem(string text, string problem)
+    {
         var file = Path.GetTempFileName();
-        File.WriteAllText(file, "akkafed { rounds = ");
+        File.WriteAllText(file, text);
         try
         {
             var broken = Assert.Throws<SettingsException>(() => ConfigLoader.Load(file, new Dictionary<string, string>()));
             Assert.Contains(file, broken.Message);
+            Assert.Contains(problem, broken.Message);
         }
         finally
         {
             File.Delete(file);
         }
+    }
+
+    [Fact]
+    public void Comments_and_strings_may_hold_brackets()
+    {
+        ConfigLoader.CheckStructure("# a { comment\nakkafed { output = \"a}b\" // ]\n doc = \"\"\"x\n{\"\"\" }");
     }
 
     [Fact]

@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using AkkaFed.Host;
+using AkkaFed.Model.Models;
+using Xunit;
+
+namespace AkkaFed.Host.Tests;
+
+/// <summary>`akkafed simulate` end to end: real data, real actors, real files.</summary>
+public sealed class SimulateTests
+{
+    private static async Task<(string Output, string[] Csv)> Simulate(TempDirectory folder, params (string Key, string Value)[] settings)
+    {
+        var overrides = settings.Append(("output", folder.Path)).ToDictionary(s => s.Item1, s => s.Item2);
+        var output = new StringWriter();
+        int exit = await SimulateCommand.RunAsync(ConfigLoader.Load(null, overrides), output, CancellationToken.None);
+        Assert.Equal(0, exit);
+        return (output.ToString(), File.ReadAllLines(folder.File("metrics.csv")));
+    }
+
+    private static double Column(string[] csv, int row, string name) =>
+        double.Parse(csv[row].Split(',')[Array.IndexOf(csv[0].Split(','), name)], CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task A_few_rounds_on_real_mnist_digits_raise_accuracy_well_above_chance()
+    {
+        using var folder = new TempDirectory();
+
+        var (output, csv) = await Simulate(folder, ("rounds", "3"));
+
+        Assert.Equal(3, Regex.Matches(output, @"^Round \d+: loss=\d\.\d{4} accuracy=\d\.\d{4} .*clients=80/80 stragglers=0 time=", RegexOptions.Multiline).Count);
+        Assert.Equal(4, csv.Length);
+        Assert.True(Column(csv, 3, "test_accuracy") > 0.5, $"test accuracy {Column(csv, 3, "test_accuracy")} after 3 rounds");
+        Assert.True(Column(csv, 3, "loss") < Column(csv, 1, "loss"));
+        Assert.Equal(3, File.ReadAllLines(folder.File("metrics.jsonl")).Length);
+
+        // The saved model is TorchSharp's format for the tutorial's CNN.
+        using var model = new TutorialCnn();
+        model.load(folder.File("model.pt"));
+    }
+
+    [Fact]
+    public async Task The_same_seed_gives_the_same_rounds()
+    {
+        (string, string Value)[] settings =
+        {
+            ("dataset", "synthetic"), ("clients", "10"), ("samples-per-client", "50"), ("rounds", "2"),
+            ("partition", "iid"), ("client-fraction", "0.5"), ("seed", "17"),
+        };
+        using var first = new TempDirectory();
+        using var second = new TempDirectory();
+
+        var (_, a) = await Simulate(first, settings);
+        var (_, b) = await Simulate(second, settings);
+
+        string WithoutSeconds(string line) => string.Join(',', line.Split(',').SkipLast(1));
+        Assert.Equal(a.Select(WithoutSeconds), b.Select(WithoutSeconds));
+        Assert.Equal(File.ReadAllBytes(first.File("model.pt")), File.ReadAllBytes(second.File("model.pt")));
+    }
+
+    [Fact]
+    public async Task Simulated_stragglers_are_cut_off_by_the_deadline_and_reported()
+    {
+        using var folder = new TempDirectory();
+
+        var (output, csv) = await Simulate(folder,
+            ("dataset", "synthetic"), ("clients", "10"), ("samples-per-client", "20"), ("rounds", "2"),
+            ("straggler-fraction", "0.5"), ("straggler-delay", "3s"), ("round-deadline", "1s"), ("seed", "3"));
+
+        Assert.Contains(csv.Skip(1), row => Column(new[] { csv[0], row }, 1, "stragglers") > 0);
+        Assert.Matches(@"stragglers=[1-9]", output);
+    }
+
+    [Fact]
+    public void The_command_line_refuses_contradictory_settings_with_a_message_naming_them()
+    {
+        var (exit, _, error) = Akkafed("simulate", "--clients", "5", "--min-clients", "10");
+
+        Assert.Equal(2, exit);
+        Assert.Contains("min-clients (10) is more than clients (5)", error);
+    }
+
+    [Fact]
+    public void The_command_line_reports_a_missing_data_folder_without_a_stack_trace()
+    {
+        var (exit, _, error) = Akkafed("simulate", "--dataset", "idx", "--data-dir", "/nonexistent/mnist");
+
+        Assert.Equal(1, exit);
+        Assert.Contains("/nonexistent/mnist", error);
+        Assert.DoesNotContain("   at ", error);
+    }
+
+    [Fact]
+    public async Task The_benchmark_runs_in_quick_mode_and_reports_the_ratio()
+    {
+        var output = new StringWriter();
+
+        int exit = await BenchmarkCommand.RunAsync(BenchmarkCommand.Quick, output);
+
+        Assert.Equal(0, exit);
+        Assert.Matches(@"ratio simulation / centralized: \d+\.\d\d", output.ToString());
+    }
+
+    private static (int Exit, string Output, string Error) Akkafed(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "akkafed.dll"));
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)), "akkafed did not exit within 2 minutes");
+        return (process.ExitCode, output.Result, error.Result);
+    }
+}
