@@ -1,4 +1,4 @@
-namespace AkkaFed.Host.Tests;
+namespace AkkaFed.Tests;
 
 /// <summary>A fresh folder under the system temp folder, deleted with everything in it on dispose.</summary>
 internal sealed class TempDirectory : IDisposable
