@@ -18,6 +18,9 @@ public static class Training
     /// <summary>Client to server: I hold <paramref name="Examples"/> training samples and can be selected.</summary>
     public sealed record RegisterClient(string ClientId, int Examples) : IFederationMessage;
 
+    /// <summary>Server to client: registered. The client watches the sender and registers again if it dies.</summary>
+    public sealed record ClientRegistered(string ClientId) : IFederationMessage;
+
     /// <summary>Server to client: train from <paramref name="Weights"/> for round <paramref name="Round"/>.</summary>
     public sealed record FitRequest(int Round, float[] Weights, LocalTrainingOptions Options, int Seed) : IFederationMessage;
 
