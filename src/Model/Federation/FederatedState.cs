@@ -24,4 +24,10 @@ public sealed record RoundMetrics(
 {
     /// <summary>Centralized evaluation of the new global model, when the caller ran one.</summary>
     public Training.Evaluation? Test { get; init; }
+
+    /// <summary>Protocol payload bytes the server sent to remote clients this round (0 in one process).</summary>
+    public long BytesSent { get; init; }
+
+    /// <summary>Protocol payload bytes the server received from remote clients this round (0 in one process).</summary>
+    public long BytesReceived { get; init; }
 }

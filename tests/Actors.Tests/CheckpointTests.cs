@@ -1,0 +1,86 @@
+using AkkaFed.Actors.Checkpoints;
+using AkkaFed.Model.Federation;
+using AkkaFed.Model.Training;
+using Xunit;
+
+namespace AkkaFed.Actors.Tests;
+
+public sealed class CheckpointTests
+{
+    private static RoundMetrics Metrics(int round, bool succeeded = true) =>
+        new(round, succeeded, succeeded ? 1.5 : double.NaN, 0.25, 10, 9, 1, 0, 0, 0, 0, 1.25, succeeded ? null : "quorum")
+        {
+            Test = new Evaluation(0.5, 0.75, 100),
+            BytesSent = 1234,
+        };
+
+    private static Checkpoint Sample(int round) =>
+        new(Seed: 9, new FederatedState(round, new[] { 1f, float.NaN, -0f, float.MaxValue }),
+            new[] { new[] { 0.5f }, Array.Empty<float>() }, FailuresInARow: 1,
+            Enumerable.Range(1, round - 1).Select(r => Metrics(r, r % 2 == 0)).ToArray());
+
+    [Fact]
+    public void A_checkpoint_round_trips_bit_for_bit()
+    {
+        var original = Sample(4);
+
+        var copy = Checkpoint.FromBytes(original.ToBytes());
+
+        Assert.Equal(original.Seed, copy.Seed);
+        Assert.Equal(original.State.Round, copy.State.Round);
+        Assert.Equal(original.State.Weights, copy.State.Weights);
+        Assert.Equal(original.ServerOptimizerState, copy.ServerOptimizerState);
+        Assert.Equal(original.FailuresInARow, copy.FailuresInARow);
+        Assert.Equal(original.Metrics, copy.Metrics);
+        Assert.Equal(original.Metrics.Select(m => m.Test), copy.Metrics.Select(m => m.Test));
+    }
+
+    [Theory]
+    [InlineData("flip", "checksum mismatch")]
+    [InlineData("truncate", "truncated")]
+    [InlineData("magic", "not an AkkaFed checkpoint")]
+    [InlineData("version", "format version")]
+    public void A_damaged_checkpoint_is_refused_saying_what_is_wrong(string damage, string message)
+    {
+        var bytes = Sample(3).ToBytes();
+        switch (damage)
+        {
+            case "flip": bytes[30] ^= 0x10; break;
+            case "truncate": bytes = bytes[..^5]; break;
+            case "magic": bytes[0] = (byte)'X'; break;
+            case "version": bytes[8] = 99; break;
+        }
+
+        var error = Assert.Throws<InvalidDataException>(() => Checkpoint.FromBytes(bytes));
+
+        Assert.Contains(message, error.Message);
+    }
+
+    [Fact]
+    public void The_store_keeps_the_newest_and_falls_back_past_a_damaged_one()
+    {
+        using var folder = new TempDirectory();
+        var store = new CheckpointStore(folder.Path, keep: 3);
+        for (int round = 2; round <= 6; round++)
+        {
+            store.Save(Sample(round));
+        }
+        Assert.Equal(3, Directory.GetFiles(folder.Path).Length);
+
+        // Damage the newest; the store must report it and use round 5's.
+        var newest = Directory.GetFiles(folder.Path).Max()!;
+        File.WriteAllBytes(newest, File.ReadAllBytes(newest)[..100]);
+        var reports = new List<string>();
+
+        var loaded = store.LoadLatest(reports.Add);
+
+        Assert.Equal(5, loaded!.State.Round);
+        Assert.Contains(newest, Assert.Single(reports));
+    }
+
+    [Fact]
+    public void An_empty_or_missing_folder_has_no_checkpoint()
+    {
+        Assert.Null(new CheckpointStore("/nonexistent/akkafed-checkpoints").LoadLatest(_ => { }));
+    }
+}
