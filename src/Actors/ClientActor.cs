@@ -11,8 +11,12 @@ namespace AkkaFed.Actors;
 /// trains on request with the trainer of the worker thread it runs on. Runs on the training dispatcher,
 /// so local training never starves the server, timers or heartbeats.
 /// </summary>
-public sealed class ClientActor : ReceiveActor
+public sealed class ClientActor : ReceiveActor, IWithTimers
 {
+    /// <summary>How often an unacknowledged registration is sent again (the server may be moving).</summary>
+    public static readonly TimeSpan RegistrationRetry = TimeSpan.FromSeconds(2);
+    private const string RegistrationTimer = "register";
+
     private readonly string _clientId;
     private readonly int[] _shard;
     private readonly TensorData _data;
@@ -20,6 +24,7 @@ public sealed class ClientActor : ReceiveActor
     private readonly IActorRef _server;
     private readonly SimulatedFaults _faults;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private IActorRef _registeredWith = ActorRefs.Nobody;
 
     public ClientActor(string clientId, int[] shard, TensorData data, TrainerPool trainers, IActorRef server, SimulatedFaults faults)
     {
@@ -30,14 +35,47 @@ public sealed class ClientActor : ReceiveActor
         _server = server;
         _faults = faults;
         Receive<FitRequest>(Fit);
+        Receive<ClientRegistered>(_ => OnRegistered());
+        Receive<RegisterAgain>(_ => Register());
+        Receive<Terminated>(terminated => terminated.ActorRef.Equals(_registeredWith), _ =>
+        {
+            _log.Info("{0}: the server is gone; registering with its successor", _clientId);
+            _registeredWith = ActorRefs.Nobody;
+            Register();
+        });
     }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    private sealed record RegisterAgain;
 
     public static Props Props(string clientId, int[] shard, TensorData data, TrainerPool trainers, IActorRef server,
         SimulatedFaults? faults = null) =>
         Akka.Actor.Props.Create(() => new ClientActor(clientId, shard, data, trainers, server, faults ?? SimulatedFaults.None))
             .WithDispatcher(AkkaFedConfig.TrainingDispatcher);
 
-    protected override void PreStart() => _server.Tell(new RegisterClient(_clientId, _shard.Length));
+    protected override void PreStart() => Register();
+
+    /// <summary>Registers, and keeps registering until acknowledged: through a singleton proxy, a message can be lost while the server moves.</summary>
+    private void Register()
+    {
+        _server.Tell(new RegisterClient(_clientId, _shard.Length));
+        if (!Timers.IsTimerActive(RegistrationTimer))
+        {
+            Timers.StartPeriodicTimer(RegistrationTimer, new RegisterAgain(), RegistrationRetry);
+        }
+    }
+
+    private void OnRegistered()
+    {
+        Timers.Cancel(RegistrationTimer);
+        if (!Sender.Equals(_registeredWith))
+        {
+            // Watch the server itself (not the proxy): if its node dies, register with the next one.
+            Context.Watch(Sender);
+            _registeredWith = Sender;
+        }
+    }
 
     private void Fit(FitRequest request)
     {

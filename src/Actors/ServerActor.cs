@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Akka.Actor;
+using Akka.Cluster;
 using Akka.Event;
 using AkkaFed.Model.Federation;
 using static AkkaFed.Actors.Protocol.Training;
@@ -20,6 +21,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     private readonly Dictionary<string, IActorRef> _clients = new();
     private readonly Dictionary<IActorRef, string> _clientIds = new();
     private readonly List<(int Count, IActorRef ReplyTo)> _waitingForClients = new();
+    private readonly HashSet<Address> _unreachable = new();
     private string[]? _sortedClientIds;
     private int _lateWhileIdle;
 
@@ -64,6 +66,15 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     {
         Receive<RegisterClient>(OnRegister);
         Receive<Terminated>(OnTerminated);
+        Receive<ClusterEvent.UnreachableMember>(unreachable =>
+        {
+            // Its clients are stragglers for the round in flight and are not sampled until they are back.
+            _log.Warning("Node {0} is unreachable: its clients are left out", unreachable.Member.Address);
+            _unreachable.Add(unreachable.Member.Address);
+        });
+        Receive<ClusterEvent.ReachableMember>(reachable => _unreachable.Remove(reachable.Member.Address));
+        Receive<ClusterEvent.MemberRemoved>(removed => _unreachable.Remove(removed.Member.Address));
+        Receive<ClusterEvent.IMemberEvent>(_ => { });
         Receive<AwaitClients>(wait =>
         {
             _waitingForClients.Add((wait.Count, Sender));
@@ -71,8 +82,30 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         });
     }
 
+    protected override void PreStart()
+    {
+        if (ClusterFederation.IsCluster(Context.System))
+        {
+            Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsEvents,
+                typeof(ClusterEvent.IReachabilityEvent), typeof(ClusterEvent.MemberRemoved));
+        }
+    }
+
+    protected override void PostStop()
+    {
+        if (ClusterFederation.IsCluster(Context.System))
+        {
+            Cluster.Get(Context.System).Unsubscribe(Self);
+        }
+    }
+
     private void OnRegister(RegisterClient register)
     {
+        Sender.Tell(new ClientRegistered(register.ClientId));
+        if (_clients.TryGetValue(register.ClientId, out var known) && known.Equals(Sender))
+        {
+            return;
+        }
         if (_clients.TryGetValue(register.ClientId, out var previous) && !previous.Equals(Sender))
         {
             _clientIds.Remove(previous);
@@ -119,7 +152,8 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         _driver = Sender;
         _clock.Restart();
         int round = run.State.Round;
-        int available = _clients.Count;
+        var candidates = AvailableClients();
+        int available = candidates.Count;
         _book = RoundBook.Open(round, Array.Empty<string>(), run.State.Weights.Length) with { Late = _lateWhileIdle };
         _lateWhileIdle = 0;
         if (available < _options.MinClients)
@@ -128,9 +162,8 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
             return;
         }
 
-        _sortedClientIds ??= _clients.Keys.Order(StringComparer.Ordinal).ToArray();
         int count = ClientSampling.NumFitClients(available, _options.Fraction, _options.MinClients);
-        var selected = ClientSampling.Select(_sortedClientIds, count, _options.Seed, round);
+        var selected = ClientSampling.Select(candidates, count, _options.Seed, round);
         _book = RoundBook.Open(round, selected, run.State.Weights.Length) with { Late = _book.Late };
         var request = new FitRequest(round, run.State.Weights, _options.Local, _options.Seed);
         foreach (var clientId in selected)
@@ -140,6 +173,15 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         _log.Debug("Round {0}: asked {1} of {2} clients", round, selected.Length, available);
         Timers.StartSingleTimer(DeadlineTimer, new RoundTimedOut(round), _options.RoundDeadline);
         Become(Collecting);
+    }
+
+    /// <summary>Registered clients on reachable nodes, in a fixed order so that sampling follows the seed.</summary>
+    private IReadOnlyList<string> AvailableClients()
+    {
+        _sortedClientIds ??= _clients.Keys.Order(StringComparer.Ordinal).ToArray();
+        return _unreachable.Count == 0
+            ? _sortedClientIds
+            : _sortedClientIds.Where(id => !_unreachable.Contains(_clients[id].Path.Address)).ToArray();
     }
 
     private void OnFitResult(FitResult result)

@@ -24,7 +24,26 @@ public sealed class ClientActorSpec : TestKit, IDisposable
         var register = ExpectMsg<RegisterClient>();
         Assert.Equal("client-7", register.ClientId);
         Assert.Equal(shard.Length, register.Examples);
+        LastSender.Tell(new ClientRegistered("client-7"));
         return client;
+    }
+
+    [Fact]
+    public void Registers_again_until_acknowledged_and_again_when_the_server_dies()
+    {
+        // Registration goes through a proxy; the acknowledgement comes from the server itself.
+        var proxy = CreateTestProbe("proxy");
+        var server = CreateTestProbe("server");
+        var client = Sys.ActorOf(ClientActor.Props("client-9", new[] { 1, 2 }, _data, _trainers, proxy));
+
+        proxy.ExpectMsg<RegisterClient>();
+        proxy.ExpectMsg<RegisterClient>(ClientActor.RegistrationRetry * 3);
+        server.Send(client, new ClientRegistered("client-9"));
+        proxy.ExpectNoMsg(ClientActor.RegistrationRetry * 1.5);
+
+        Sys.Stop(server.Ref);
+
+        Assert.Equal("client-9", proxy.ExpectMsg<RegisterClient>(TimeSpan.FromSeconds(5)).ClientId);
     }
 
     [Fact]
@@ -90,7 +109,11 @@ public sealed class ClientActorSpec : TestKit, IDisposable
         var clients = Enumerable.Range(0, 8)
             .Select(i => Sys.ActorOf(ClientActor.Props($"c{i}", new[] { i, i + 10 }, _data, _trainers, TestActor)))
             .ToArray();
-        ReceiveN(8);
+        foreach (var _ in clients)
+        {
+            var register = ExpectMsg<RegisterClient>();
+            LastSender.Tell(new ClientRegistered(register.ClientId));
+        }
 
         foreach (var client in clients)
         {

@@ -25,6 +25,7 @@ public sealed class ServerActorSpec : TestKit
         for (int i = 0; i < clients; i++)
         {
             probes[i].Send(server, new RegisterClient(Id(i), 100 * (i + 1)));
+            Assert.Equal(Id(i), probes[i].ExpectMsg<ClientRegistered>().ClientId);
         }
         server.Tell(new AwaitClients(clients));
         ExpectMsg<ClientsAvailable>(c => c.Count == clients);

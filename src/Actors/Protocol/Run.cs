@@ -1,0 +1,24 @@
+using AkkaFed.Model.Federation;
+
+namespace AkkaFed.Actors.Protocol;
+
+/// <summary>
+/// What a <see cref="FederationDriver"/> tells the world about a whole run: on the event stream of its node
+/// and, in a cluster, on the distributed pub-sub <see cref="Topic"/> so that every node hears it.
+/// </summary>
+public static class Run
+{
+    public const string Topic = "akkafed-run";
+
+    /// <summary>A driver started from a checkpoint: these rounds are done and must not be redone or reported again.</summary>
+    public sealed record Resumed(int NextRound, IReadOnlyList<RoundMetrics> Completed) : IFederationMessage;
+
+    /// <summary>A round ended, and was checkpointed when checkpoints are on.</summary>
+    public sealed record RoundReport(RoundMetrics Metrics) : IFederationMessage;
+
+    /// <summary>
+    /// The run is over: every round done (<paramref name="Failure"/> null), or stopped early. The final model is
+    /// in the newest checkpoint.
+    /// </summary>
+    public sealed record Ended(int LastRound, string? Failure) : IFederationMessage;
+}
