@@ -1,5 +1,7 @@
 using Akka.Actor;
 using Akka.Event;
+using AkkaFed.Actors.Serialization;
+using AkkaFed.Actors.Protocol;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Training;
 using static AkkaFed.Actors.Protocol.Training;
@@ -25,6 +27,8 @@ public sealed class ClientActor : ReceiveActor, IWithTimers
     private readonly SimulatedFaults _faults;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private IActorRef _registeredWith = ActorRefs.Nobody;
+    private readonly ChunkedTransfer _transfer = new(Context.System);
+    private readonly ChunkAssembler _assembler = new();
 
     public ClientActor(string clientId, int[] shard, TensorData data, TrainerPool trainers, IActorRef server, SimulatedFaults faults)
     {
@@ -35,6 +39,18 @@ public sealed class ClientActor : ReceiveActor, IWithTimers
         _server = server;
         _faults = faults;
         Receive<FitRequest>(Fit);
+        Receive<Chunk>(chunk =>
+        {
+            if (_assembler.TryAdd(chunk, Sender, out var message, out _, out var rejection))
+            {
+                Self.Tell(message, Sender);
+            }
+            else if (rejection is not null)
+            {
+                _log.Warning("{0}: dropped a malformed message from {1}: {2}", _clientId, Sender.Path, rejection.Message);
+            }
+        });
+        Receive<ReplyLater>(later => _transfer.Tell(later.To, later.Reply, Self));
         Receive<ClientRegistered>(_ => OnRegistered());
         Receive<RegisterAgain>(_ => Register());
         Receive<Terminated>(terminated => terminated.ActorRef.Equals(_registeredWith), _ =>
@@ -48,6 +64,8 @@ public sealed class ClientActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     private sealed record RegisterAgain;
+
+    private sealed record ReplyLater(IActorRef To, IFederationMessage Reply);
 
     public static Props Props(string clientId, int[] shard, TensorData data, TrainerPool trainers, IActorRef server,
         SimulatedFaults? faults = null) =>
@@ -86,7 +104,7 @@ public sealed class ClientActor : ReceiveActor, IWithTimers
             return;
         }
 
-        object reply;
+        IFederationMessage reply;
         try
         {
             int seed = StableSeed.Mix(request.Seed, request.Round, _clientId);
@@ -101,11 +119,11 @@ public sealed class ClientActor : ReceiveActor, IWithTimers
 
         if (fault == FaultKind.Straggle)
         {
-            Context.System.Scheduler.ScheduleTellOnce(_faults.StragglerDelay, Sender, reply, Self);
+            Timers.StartSingleTimer(("straggle", request.Round), new ReplyLater(Sender, reply), _faults.StragglerDelay);
         }
         else
         {
-            Sender.Tell(reply);
+            _transfer.Tell(Sender, reply, Self);
         }
     }
 }

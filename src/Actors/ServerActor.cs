@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
+using AkkaFed.Actors.Serialization;
 using AkkaFed.Model.Federation;
 using static AkkaFed.Actors.Protocol.Training;
 
@@ -24,6 +25,10 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     private readonly HashSet<Address> _unreachable = new();
     private string[]? _sortedClientIds;
     private int _lateWhileIdle;
+    private readonly ChunkedTransfer _transfer = new(Context.System);
+    private readonly ChunkAssembler _assembler = new();
+    private long _bytesSent;
+    private long _bytesReceived;
 
     // The round in flight (Collecting only).
     private RoundBook _book = RoundBook.Open(0, Array.Empty<string>(), 0);
@@ -64,6 +69,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
 
     private void Membership()
     {
+        Receive<Chunk>(OnChunk);
         Receive<RegisterClient>(OnRegister);
         Receive<Terminated>(OnTerminated);
         Receive<ClusterEvent.UnreachableMember>(unreachable =>
@@ -148,6 +154,9 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
 
     private void StartRound(RunRound run)
     {
+        _bytesSent = 0;
+        _bytesReceived = 0;
+        _assembler.DropStale();
         _state = run.State;
         _driver = Sender;
         _clock.Restart();
@@ -165,14 +174,30 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         int count = ClientSampling.NumFitClients(available, _options.Fraction, _options.MinClients);
         var selected = ClientSampling.Select(candidates, count, _options.Seed, round);
         _book = RoundBook.Open(round, selected, run.State.Weights.Length) with { Late = _book.Late };
-        var request = new FitRequest(round, run.State.Weights, _options.Local, _options.Seed);
+        // Serialized once for all remote clients; local clients get the object itself.
+        var request = _transfer.Prepare(new FitRequest(round, run.State.Weights, _options.Local, _options.Seed));
         foreach (var clientId in selected)
         {
-            _clients[clientId].Tell(request);
+            _bytesSent += request.Tell(_clients[clientId], Self);
         }
         _log.Debug("Round {0}: asked {1} of {2} clients", round, selected.Length, available);
         Timers.StartSingleTimer(DeadlineTimer, new RoundTimedOut(round), _options.RoundDeadline);
         Become(Collecting);
+    }
+
+    /// <summary>A piece of a large message from a remote client; the whole message is handled like any other.</summary>
+    private void OnChunk(Chunk chunk)
+    {
+        if (_assembler.TryAdd(chunk, Sender, out var message, out long bytes, out var rejection))
+        {
+            _bytesReceived += bytes;
+            Self.Tell(message, Sender);
+        }
+        else if (rejection is not null)
+        {
+            _log.Warning("Dropped a malformed message from {0}: {1}", Sender.Path, rejection.Message);
+            _book = _book with { Rejected = _book.Rejected + 1 };
+        }
     }
 
     /// <summary>Registered clients on reachable nodes, in a fixed order so that sampling follows the seed.</summary>
@@ -241,7 +266,11 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
             Rejected: _book.Rejected,
             Failed: _book.Failures.Count,
             Seconds: _clock.Elapsed.TotalSeconds,
-            FailureReason: failure);
+            FailureReason: failure)
+        {
+            BytesSent = _bytesSent,
+            BytesReceived = _bytesReceived,
+        };
         if (succeeded)
         {
             _log.Info("Round {0}: {1} of {2} updates", _book.Round, _book.Updates.Count, _book.Selected.Length);

@@ -9,9 +9,14 @@ namespace AkkaFed.Host;
 /// </summary>
 public static class ConfigLoader
 {
-    public static Config Load(string? file, IReadOnlyDictionary<string, string> overrides)
+    /// <param name="cluster">Add the defaults of hocon/cluster.conf, for the nodes of a cluster.</param>
+    public static Config Load(string? file, IReadOnlyDictionary<string, string> overrides, bool cluster = false)
     {
         var config = FederationSettings.Defaults();
+        if (cluster)
+        {
+            config = FederationSettings.Embedded("cluster.conf").WithFallback(config);
+        }
         if (file is not null)
         {
             if (!File.Exists(file))

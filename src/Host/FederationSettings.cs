@@ -46,10 +46,13 @@ public sealed record FederationSettings(
     };
 
     /// <summary>The defaults: hocon/simulation.conf, embedded in the program.</summary>
-    public static Config Defaults()
+    public static Config Defaults() => Embedded("simulation.conf");
+
+    /// <summary>One of the hocon/ files embedded in the program.</summary>
+    public static Config Embedded(string name)
     {
-        using var stream = typeof(FederationSettings).Assembly.GetManifestResourceStream("simulation.conf")
-            ?? throw new InvalidOperationException("simulation.conf is not embedded");
+        using var stream = typeof(FederationSettings).Assembly.GetManifestResourceStream(name)
+            ?? throw new InvalidOperationException($"{name} is not embedded");
         using var reader = new StreamReader(stream);
         return ConfigurationFactory.ParseString(reader.ReadToEnd());
     }

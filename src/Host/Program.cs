@@ -1,5 +1,4 @@
 using System.CommandLine;
-using AkkaFed.Actors;
 using AkkaFed.Host;
 
 // akkafed: the command line. Each option is one key of the `akkafed` HOCON section (hocon/simulation.conf).
@@ -31,25 +30,52 @@ var settingOptions = new (string Key, string Help)[]
     ("output", "folder for metrics.csv, metrics.jsonl and model.pt"),
 };
 
-var configOption = new Option<string?>("--config") { Description = "HOCON file with settings (see hocon/simulation.conf)" };
-var options = settingOptions.Select(s => (s.Key, Option: new Option<string?>($"--{s.Key}") { Description = s.Help })).ToArray();
+var clusterOptions = new (string Key, string Help)[]
+{
+    ("host", "this node's host name or address, as the other nodes reach it"),
+    ("port", "this node's port; 0 takes a free one"),
+    ("seed-nodes", "comma-separated addresses to join through, e.g. akka.tcp://akkafed@10.0.0.1:4053"),
+    ("checkpoint-dir", "server: where a checkpoint is written after every round (shared by all server nodes)"),
+    ("wait-for-clients", "server: clients to wait for before round 1 (0 = clients)"),
+    ("partition-index", "client: this node hosts clients k, k+n, ... of a shared dataset (k)"),
+    ("partition-count", "client: ... (n)"),
+    ("node-name", "client: names this node's clients when it holds its own data"),
+};
 
-var simulate = new Command("simulate", "Run a federation in one process: the TFF MNIST tutorial by default.");
-simulate.Options.Add(configOption);
-foreach (var (_, option) in options)
+var configOption = new Option<string?>("--config") { Description = "HOCON file with settings (see hocon/)" };
+
+// One command: its options, and what runs it with the configuration they make.
+Command Define(string name, string description, bool cluster, Func<Akka.Configuration.Config, CancellationToken, Task<int>> run)
 {
-    simulate.Options.Add(option);
+    var options = settingOptions.Select(s => (Key: s.Key, Option: new Option<string?>($"--{s.Key}") { Description = s.Help }))
+        .Concat(cluster
+            ? clusterOptions.Select(s => (Key: $"cluster.{s.Key}", Option: new Option<string?>($"--{s.Key}") { Description = s.Help }))
+            : [])
+        .ToArray();
+    var command = new Command(name, description);
+    command.Options.Add(configOption);
+    foreach (var (_, option) in options)
+    {
+        command.Options.Add(option);
+    }
+    command.SetAction(async (parse, cancel) =>
+    {
+        var overrides = options
+            .Select(o => (o.Key, Value: parse.GetValue(o.Option)))
+            .Where(o => o.Value is not null)
+            .ToDictionary(o => o.Key, o => o.Value!);
+        return await Cli.Guard(() => run(ConfigLoader.Load(parse.GetValue(configOption), overrides, cluster), cancel));
+    });
+    return command;
 }
-simulate.SetAction(async (parse, cancel) =>
-{
-    var overrides = options
-        .Select(o => (o.Key, Value: parse.GetValue(o.Option)))
-        .Where(o => o.Value is not null)
-        .ToDictionary(o => o.Key, o => o.Value!);
-    return await Cli.Guard(() => SimulateCommand.RunAsync(ConfigLoader.Load(parse.GetValue(configOption), overrides), Console.Out, cancel));
-});
 
 var root = new RootCommand("AkkaFed: federated learning on Akka.NET and TorchSharp.");
-root.Subcommands.Add(simulate);
+root.Subcommands.Add(Define("simulate", "Run a federation in one process: the TFF MNIST tutorial by default.", cluster: false,
+    (config, cancel) => SimulateCommand.RunAsync(config, Console.Out, cancel)));
+root.Subcommands.Add(Define("server", "Run a server node of a federation on Akka.Cluster (see hocon/cluster.conf).", cluster: true,
+    (config, cancel) => ClusterCommands.ServerAsync(config, Console.Out, cancel)));
+root.Subcommands.Add(Define("client", "Run a client node of a federation on Akka.Cluster (see hocon/cluster.conf).", cluster: true,
+    (config, cancel) => ClusterCommands.ClientAsync(config, Console.Out, cancel)));
+root.Subcommands.Add(ClusterDemoCommand.Create());
 root.Subcommands.Add(BenchmarkCommand.Create());
 return await root.Parse(args).InvokeAsync();

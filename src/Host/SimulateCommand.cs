@@ -66,6 +66,10 @@ public static class SimulateCommand
                 line += $" {name}={count}";
             }
         }
+        if (m.BytesSent + m.BytesReceived > 0)
+        {
+            line += string.Create(CultureInfo.InvariantCulture, $" sent={m.BytesSent / 1e6:F2}MB received={m.BytesReceived / 1e6:F2}MB");
+        }
         line += string.Create(CultureInfo.InvariantCulture, $" time={m.Seconds:F1}s");
         return m.Succeeded ? line : $"{line} FAILED: {m.FailureReason}";
     }

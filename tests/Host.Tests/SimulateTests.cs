@@ -54,7 +54,8 @@ public sealed class SimulateTests
         var (_, a) = await Simulate(first, settings);
         var (_, b) = await Simulate(second, settings);
 
-        string WithoutSeconds(string line) => string.Join(',', line.Split(',').SkipLast(1));
+        int seconds = Array.IndexOf(a[0].Split(','), "seconds");
+        string WithoutSeconds(string line) => string.Join(',', line.Split(',').Where((_, i) => i != seconds));
         Assert.Equal(a.Select(WithoutSeconds), b.Select(WithoutSeconds));
         Assert.Equal(File.ReadAllBytes(first.File("model.pt")), File.ReadAllBytes(second.File("model.pt")));
     }

@@ -1,0 +1,159 @@
+using Akka.Actor;
+using Akka.Configuration;
+using AkkaFed.Actors;
+using AkkaFed.Actors.Checkpoints;
+using AkkaFed.Host.Data;
+using AkkaFed.Model.Data;
+using AkkaFed.Model.Models;
+using AkkaFed.Model.Training;
+using RunEvents = AkkaFed.Actors.Protocol.Run;
+
+namespace AkkaFed.Host;
+
+/// <summary>
+/// <c>akkafed server</c> and <c>akkafed client</c>: one node of a federation on Akka.Cluster. Both return
+/// when the run ends (exit code 0), or fails (1).
+/// </summary>
+public static class ClusterCommands
+{
+    public static async Task<int> ServerAsync(Config config, TextWriter output, CancellationToken cancel)
+    {
+        var settings = FederationSettings.Create(config);
+        var node = NodeSettings.Create(config);
+        var data = DatasetCatalog.Load(settings.Dataset, settings.DataDir, settings.CacheDir ?? DatasetCatalog.DefaultCacheDir(),
+            settings.Server.Seed, output.WriteLine);
+        using var test = new TensorData(data.Test);
+        var options = new RunOptions(settings.Server, settings.Model, settings.Rounds, settings.MaxFailedRounds,
+            node.WaitForClients == 0 ? settings.Clients : node.WaitForClients, node.CheckpointDir);
+
+        var system = ActorSystem.Create("akkafed", node.AkkaConfig(ClusterFederation.ServerRole, 1).WithFallback(config));
+        output.WriteLine($"server node {Address(system)}: {settings.Rounds} rounds of {Architectures.NameOf(settings.Model)}, " +
+                         $"waiting for {options.WaitForClients} clients, checkpoints in {node.CheckpointDir}");
+        var ended = new TaskCompletionSource<RunEvents.Ended>(TaskCreationOptions.RunContinuationsAsynchronously);
+        MetricsWriter? metrics = null;
+        bool active = false;
+
+        // This node's driver, when it holds the singleton, reports on the local event stream.
+        var reporter = system.ActorOf(RunListener.Props(message =>
+        {
+            switch (message)
+            {
+                case RunEvents.Resumed resumed:
+                    active = true;
+                    metrics?.Dispose();
+                    metrics = new MetricsWriter(settings.Output);
+                    foreach (var round in resumed.Completed)
+                    {
+                        metrics.Write(round);
+                    }
+                    output.WriteLine($"Resumed from checkpoint: rounds 1-{resumed.NextRound - 1} done, continuing with round {resumed.NextRound}");
+                    break;
+                case RunEvents.RoundReport report:
+                    active = true;
+                    metrics ??= new MetricsWriter(settings.Output);
+                    metrics.Write(report.Metrics);
+                    output.WriteLine(SimulateCommand.Describe(report.Metrics));
+                    break;
+                case RunEvents.Ended end:
+                    ended.TrySetResult(end);
+                    break;
+            }
+        }), "run-reporter");
+        system.EventStream.Subscribe(reporter, typeof(RunEvents.Resumed));
+        system.EventStream.Subscribe(reporter, typeof(RunEvents.RoundReport));
+        system.EventStream.Subscribe(reporter, typeof(RunEvents.Ended));
+        // A standby server node learns of the end through the cluster.
+        ClusterFederation.SubscribeToRun(system, system.ActorOf(RunListener.Props(message =>
+        {
+            if (message is RunEvents.Ended end)
+            {
+                ended.TrySetResult(end);
+            }
+        }), "run-watcher"));
+        ClusterFederation.StartServer(system, options, test);
+
+        var result = await WaitForEnd(ended.Task, system, cancel);
+        if (active)
+        {
+            var last = new CheckpointStore(node.CheckpointDir).LoadLatest(output.WriteLine);
+            if (last is not null)
+            {
+                string modelPath = Path.Combine(settings.Output, "model.pt");
+                using var trainer = new LocalTrainer(settings.Model);
+                trainer.Save(last.State.Weights, modelPath);
+                output.WriteLine($"Model: {modelPath}. Metrics: {metrics?.CsvPath}");
+            }
+        }
+        metrics?.Dispose();
+        return Report(result, output);
+    }
+
+    public static async Task<int> ClientAsync(Config config, TextWriter output, CancellationToken cancel)
+    {
+        var settings = FederationSettings.Create(config);
+        var node = NodeSettings.Create(config);
+        var data = DatasetCatalog.Load(settings.Dataset, settings.DataDir, settings.CacheDir ?? DatasetCatalog.DefaultCacheDir(),
+            settings.Server.Seed, output.WriteLine);
+        var partitions = Partitioner.Split(settings.Partition, data.Train.Labels, settings.Clients, settings.SamplesPerClient,
+            settings.Server.Seed, settings.DirichletAlpha);
+        // A share of a common dataset keeps the clients' global names; a node's own data is named after the node.
+        bool shared = node.PartitionCount > 1;
+        var mine = Enumerable.Range(0, partitions.Length).Where(k => k % node.PartitionCount == node.PartitionIndex).ToArray();
+
+        var system = ActorSystem.Create("akkafed", node.AkkaConfig(ClusterFederation.ClientRole, settings.Threads).WithFallback(config));
+        using var train = new TensorData(data.Train);
+        using var trainers = new TrainerPool(settings.Model, torchThreads: 1);
+        var proxy = ClusterFederation.ServerProxy(system);
+        foreach (int k in mine)
+        {
+            string id = shared ? FederatedProcess.ClientId(k) : $"{node.NodeName}-{k:D4}";
+            system.ActorOf(ClientActor.Props(id, partitions[k], train, trainers, proxy, settings.Faults), $"client-{k}");
+        }
+        output.WriteLine($"client node {Address(system)}: {mine.Length} clients of {partitions.Length} " +
+                         $"({data.Train.Name}, partition {node.PartitionIndex} of {node.PartitionCount})");
+
+        var ended = new TaskCompletionSource<RunEvents.Ended>(TaskCreationOptions.RunContinuationsAsynchronously);
+        ClusterFederation.SubscribeToRun(system, system.ActorOf(RunListener.Props(message =>
+        {
+            switch (message)
+            {
+                case RunEvents.RoundReport report:
+                    output.WriteLine($"round {report.Metrics.Round} done: {report.Metrics.Participants}/{report.Metrics.Selected} clients");
+                    break;
+                case RunEvents.Ended end:
+                    ended.TrySetResult(end);
+                    break;
+            }
+        }), "run-watcher"));
+
+        return Report(await WaitForEnd(ended.Task, system, cancel), output);
+    }
+
+    private static async Task<RunEvents.Ended?> WaitForEnd(Task<RunEvents.Ended> ended, ActorSystem system, CancellationToken cancel)
+    {
+        var cancelled = Task.Delay(Timeout.Infinite, cancel);
+        var finished = await Task.WhenAny(ended, system.WhenTerminated, cancelled);
+        // Leave the cluster gracefully, so the others need not wait for the failure detector.
+        await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
+        return finished == ended ? ended.Result : null;
+    }
+
+    private static int Report(RunEvents.Ended? ended, TextWriter output)
+    {
+        if (ended is null)
+        {
+            output.WriteLine("stopped before the run ended");
+            return 1;
+        }
+        if (ended.Failure is not null)
+        {
+            output.WriteLine($"run failed after round {ended.LastRound}: {ended.Failure}");
+            return 1;
+        }
+        output.WriteLine($"run finished after round {ended.LastRound}");
+        return 0;
+    }
+
+    private static string Address(ActorSystem system) =>
+        Akka.Cluster.Cluster.Get(system).SelfAddress.ToString();
+}

@@ -1,0 +1,83 @@
+using System.CommandLine;
+
+namespace AkkaFed.Host;
+
+/// <summary>
+/// <c>akkafed cluster-demo</c>: one server node and several client nodes as separate processes on
+/// 127.0.0.1, training a few rounds of the tutorial over Akka.Cluster.
+/// </summary>
+public static class ClusterDemoCommand
+{
+    public static Command Create()
+    {
+        var clientNodes = new Option<int>("--client-nodes") { Description = "client processes", DefaultValueFactory = _ => 3 };
+        var clientsPerNode = new Option<int>("--clients-per-node") { Description = "clients in each client process", DefaultValueFactory = _ => 10 };
+        var rounds = new Option<int>("--rounds") { DefaultValueFactory = _ => 3 };
+        var model = new Option<string>("--model") { DefaultValueFactory = _ => "cnn" };
+        var dataset = new Option<string>("--dataset") { DefaultValueFactory = _ => "mnist" };
+        var output = new Option<string>("--output") { DefaultValueFactory = _ => "out/cluster-demo" };
+        var command = new Command("cluster-demo", "Start a server and client nodes as processes on 127.0.0.1 and train a few rounds.")
+        {
+            clientNodes, clientsPerNode, rounds, model, dataset, output,
+        };
+        command.SetAction(async (parse, cancel) => await Cli.Guard(() => RunAsync(
+            parse.GetValue(clientNodes), parse.GetValue(clientsPerNode), parse.GetValue(rounds),
+            parse.GetValue(model)!, parse.GetValue(dataset)!, parse.GetValue(output)!, cancel)));
+        return command;
+    }
+
+    public static async Task<int> RunAsync(int clientNodes, int clientsPerNode, int rounds, string model, string dataset, string output,
+        CancellationToken cancel)
+    {
+        if (clientNodes < 1 || clientsPerNode < 1)
+        {
+            throw new SettingsException("cluster-demo needs at least one client node with at least one client");
+        }
+        string checkpoints = Path.Combine(output, "checkpoints");
+        if (Directory.Exists(checkpoints))
+        {
+            Directory.Delete(checkpoints, recursive: true);
+        }
+        int port = NodeProcess.FreePort();
+        string seed = $"akka.tcp://akkafed@127.0.0.1:{port}";
+        int clients = clientNodes * clientsPerNode;
+        string[] common =
+        {
+            "--seed-nodes", seed, "--dataset", dataset, "--model", model, "--clients", $"{clients}",
+            "--rounds", $"{rounds}", "--round-deadline", "60s",
+        };
+        var gate = new object();
+        void Echo(string name, string line)
+        {
+            lock (gate)
+            {
+                Console.WriteLine($"[{name}] {line}");
+            }
+        }
+
+        Console.WriteLine($"cluster-demo: 1 server and {clientNodes} client processes on 127.0.0.1, {clients} clients, {rounds} rounds");
+        using var server = NodeProcess.Start("server",
+            Prepend("server", common.Concat(new[] { "--port", $"{port}", "--checkpoint-dir", checkpoints, "--output", output }).ToArray()), Echo);
+        var nodes = Enumerable.Range(0, clientNodes)
+            .Select(k => NodeProcess.Start($"client-{k}",
+                Prepend("client", common.Concat(new[] { "--port", "0", "--partition-index", $"{k}", "--partition-count", $"{clientNodes}" }).ToArray()),
+                Echo))
+            .ToList();
+        try
+        {
+            int exit = await server.WaitForExit(TimeSpan.FromMinutes(5 + 2 * rounds));
+            foreach (var node in nodes)
+            {
+                await node.WaitForExit(TimeSpan.FromSeconds(30));
+            }
+            Console.WriteLine(exit == 0 ? $"cluster-demo: done; metrics in {output}" : $"cluster-demo: the server exited with {exit}");
+            return exit;
+        }
+        finally
+        {
+            nodes.ForEach(node => node.Dispose());
+        }
+    }
+
+    private static string[] Prepend(string command, string[] args) => args.Prepend(command).ToArray();
+}

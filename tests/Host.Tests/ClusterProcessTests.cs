@@ -1,0 +1,116 @@
+using System.Globalization;
+using AkkaFed.Host;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace AkkaFed.Host.Tests;
+
+/// <summary>
+/// Real `akkafed server` and `akkafed client` processes on 127.0.0.1, killed as a crash would kill them.
+/// Each test stops by itself within bounded time and kills every process it started.
+/// </summary>
+public sealed class ClusterProcessTests(ITestOutputHelper log)
+{
+    // Every client replies a second late, so rounds last long enough to kill a node in the middle of one.
+    private static readonly string[] Paced =
+    {
+        "--dataset", "synthetic", "--model", "cnn", "--samples-per-client", "50", "--partition", "iid",
+        "--straggler-fraction", "1", "--straggler-delay", "1s", "--round-deadline", "4s", "--min-clients", "2",
+    };
+
+    private NodeProcess Start(string name, params string[] args) =>
+        NodeProcess.Start(name, args, (node, line) => log.WriteLine($"[{node}] {line}"));
+
+    private static string Seed(int port) => $"akka.tcp://akkafed@127.0.0.1:{port}";
+
+    private static List<Dictionary<string, string>> ReadMetrics(string csv)
+    {
+        var lines = File.ReadAllLines(csv);
+        var header = lines[0].Split(',');
+        return lines.Skip(1).Select(line => header.Zip(line.Split(',')).ToDictionary(p => p.First, p => p.Second)).ToList();
+    }
+
+    private static int Int(Dictionary<string, string> row, string column) => int.Parse(row[column], CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task A_killed_client_node_is_a_straggler_rounds_go_on_without_it_and_it_rejoins_when_restarted()
+    {
+        using var folder = new TempDirectory();
+        int port = NodeProcess.FreePort();
+        string[] shared = Paced.Concat(new[] { "--seed-nodes", Seed(port), "--clients", "4", "--rounds", "30" }).ToArray();
+        string[] clientA = shared.Concat(new[] { "--port", "0", "--partition-index", "0", "--partition-count", "2" }).ToArray();
+
+        using var server = Start("server", new[] { "server", "--port", $"{port}", "--checkpoint-dir", folder.File("checkpoints"),
+            "--output", folder.Path }.Concat(shared).ToArray());
+        var a = Start("client-a", new[] { "client" }.Concat(clientA).ToArray());
+        using var b = Start("client-b", new[] { "client", "--port", "0", "--partition-index", "1", "--partition-count", "2" }.Concat(shared).ToArray());
+        NodeProcess? restarted = null;
+        try
+        {
+            await server.WaitForLine(@"^Round 1: .*clients=4/4", TimeSpan.FromSeconds(120));
+            a.Kill(); // round 2 is in flight, with node A's two clients selected
+
+            await server.WaitForLine(@"^Round \d+: .*clients=2/2", TimeSpan.FromSeconds(60));
+            restarted = Start("client-a-again", new[] { "client" }.Concat(clientA).ToArray());
+            int exit = await server.WaitForExit(TimeSpan.FromMinutes(3));
+
+            Assert.Equal(0, exit);
+            var rounds = ReadMetrics(Path.Combine(folder.Path, "metrics.csv"));
+            Assert.Equal(Enumerable.Range(1, 30), rounds.Select(r => Int(r, "round")));
+            Assert.All(rounds, r => Assert.Equal("true", r["succeeded"]));
+            // Round 2 closed at its deadline with the quorum: A's clients were stragglers.
+            Assert.Equal(2, Int(rounds[1], "participants"));
+            Assert.Equal(2, Int(rounds[1], "stragglers"));
+            // Then A was left out of sampling, and after its restart it took part again.
+            int without = rounds.FindIndex(r => Int(r, "selected") == 2);
+            Assert.True(without > 1, "no round ran without node A");
+            Assert.Contains(rounds.Skip(without), r => Int(r, "participants") == 4);
+            Assert.All(rounds, r => Assert.True(long.Parse(r["bytes_sent"], CultureInfo.InvariantCulture) > 0));
+        }
+        finally
+        {
+            a.Dispose();
+            restarted?.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_killed_server_node_hands_over_to_the_standby_which_resumes_from_the_checkpoint()
+    {
+        using var folder = new TempDirectory();
+        int first = NodeProcess.FreePort();
+        int second = NodeProcess.FreePort();
+        string seeds = $"{Seed(first)},{Seed(second)}";
+        string[] shared = Paced.Concat(new[] { "--seed-nodes", seeds, "--clients", "4", "--rounds", "8" }).ToArray();
+        string[] serverArgs = shared.Concat(new[] { "--checkpoint-dir", folder.File("checkpoints"), "--output", folder.Path }).ToArray();
+
+        var active = Start("server-1", new[] { "server", "--port", $"{first}" }.Concat(serverArgs).ToArray());
+        try
+        {
+            await active.WaitForLine("server node", TimeSpan.FromSeconds(60));
+            using var standby = Start("server-2", new[] { "server", "--port", $"{second}" }.Concat(serverArgs).ToArray());
+            using var c1 = Start("client-1", new[] { "client", "--port", "0", "--partition-index", "0", "--partition-count", "2" }.Concat(shared).ToArray());
+            using var c2 = Start("client-2", new[] { "client", "--port", "0", "--partition-index", "1", "--partition-count", "2" }.Concat(shared).ToArray());
+
+            await active.WaitForLine(@"^Round 2: ", TimeSpan.FromSeconds(120));
+            active.Kill(); // round 3 is in flight
+
+            await standby.WaitForLine(@"^Resumed from checkpoint", TimeSpan.FromSeconds(90));
+            int exit = await standby.WaitForExit(TimeSpan.FromMinutes(3));
+
+            Assert.Equal(0, exit);
+            var rounds = ReadMetrics(Path.Combine(folder.Path, "metrics.csv"));
+            // Every round exactly once: none lost, none duplicated by the handover.
+            Assert.Equal(Enumerable.Range(1, 8), rounds.Select(r => Int(r, "round")));
+            Assert.Equal(Enumerable.Range(1, 8).Select(r => r.ToString(CultureInfo.InvariantCulture)),
+                File.ReadAllLines(Path.Combine(folder.Path, "metrics.jsonl")).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("round").ToString()));
+            Assert.True(File.Exists(Path.Combine(folder.Path, "model.pt")));
+            Assert.Equal(0, await c1.WaitForExit(TimeSpan.FromSeconds(60)));
+            Assert.Equal(0, await c2.WaitForExit(TimeSpan.FromSeconds(60)));
+        }
+        finally
+        {
+            active.Dispose();
+        }
+    }
+}
