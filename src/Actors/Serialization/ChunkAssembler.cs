@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.Serialization;
 using Akka.Actor;
@@ -28,7 +29,7 @@ public sealed record ChunkAssemblerOptions
         if (MaxTransferBytes > Array.MaxLength)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxTransferBytes), MaxTransferBytes,
-                $"a message is joined into one array, so at most {Array.MaxLength} bytes");
+                $"a message is serialized into one array, so at most {Array.MaxLength} bytes");
         }
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxPieces, nameof(MaxPieces));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxInFlight, nameof(MaxInFlight));
@@ -52,6 +53,7 @@ public sealed record ChunkAssemblerOptions
 /// <para>Pieces may arrive in any order (Akka.Remote keeps order per sender, but nothing here relies on it).</para>
 /// <para>Every piece but the last has the same length and the last is no longer, as <see cref="ChunkedTransfer"/>
 /// cuts them; that lets a transfer's total size be bounded from its first piece.</para>
+/// <para>A complete transfer is deserialized straight from its pieces; they are never copied into one buffer.</para>
 /// <para>A bad piece never throws: <c>TryAdd</c> returns false, reports the problem as a
 /// <see cref="SerializationException"/>, counts it in <see cref="Failed"/> and forgets that one transfer (it can no
 /// longer be trusted), leaving all other transfers intact. Throwing would restart the owning actor and lose them.
@@ -116,7 +118,7 @@ public sealed class ChunkAssembler
 
         if (chunk.Count == 1)
         {
-            return Complete(chunk.Manifest, chunk.Data, chunk.TransferId, out message, out bytes, out rejection);
+            return Complete(chunk.Manifest, new ReadOnlySequence<byte>(chunk.Data), chunk.TransferId, out message, out bytes, out rejection);
         }
 
         long now = _time.GetTimestamp();
@@ -144,7 +146,7 @@ public sealed class ChunkAssembler
 
         _partials.Remove(key);
         BufferedBytes -= partial.Bytes;
-        return Complete(partial.Manifest, partial.Join(), chunk.TransferId, out message, out bytes, out rejection);
+        return Complete(partial.Manifest, partial.Payload(), chunk.TransferId, out message, out bytes, out rejection);
     }
 
     /// <summary>Drops unfinished transfers idle longer than the configured maximum age; returns how many.</summary>
@@ -233,7 +235,7 @@ public sealed class ChunkAssembler
         return null;
     }
 
-    private bool Complete(string manifest, byte[] payload, long transferId, [NotNullWhen(true)] out object? message,
+    private bool Complete(string manifest, ReadOnlySequence<byte> payload, long transferId, [NotNullWhen(true)] out object? message,
         out long bytes, out SerializationException? rejection)
     {
         try
@@ -323,16 +325,29 @@ public sealed class ChunkAssembler
             LastActivity = now;
         }
 
-        public byte[] Join()
+        /// <summary>The pieces in order as one sequence, read in place by the deserializer without joining them.</summary>
+        public ReadOnlySequence<byte> Payload()
         {
-            var payload = GC.AllocateUninitializedArray<byte>(checked((int)Bytes));
-            int offset = 0;
-            foreach (var piece in _pieces)
+            var first = new Segment(_pieces[0]!, null);
+            var last = first;
+            for (int i = 1; i < _pieces.Length; i++)
             {
-                piece!.CopyTo(payload, offset);
-                offset += piece.Length;
+                last = new Segment(_pieces[i]!, last);
             }
-            return payload;
+            return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
+        }
+    }
+
+    private sealed class Segment : ReadOnlySequenceSegment<byte>
+    {
+        public Segment(byte[] data, Segment? previous)
+        {
+            Memory = data;
+            if (previous is not null)
+            {
+                RunningIndex = previous.RunningIndex + previous.Memory.Length;
+                previous.Next = this;
+            }
         }
     }
 }

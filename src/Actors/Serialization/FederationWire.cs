@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Runtime.Serialization;
@@ -70,10 +71,16 @@ internal static class FederationWire
         int size = SizeOf(message);
         // Every byte is written below, so skipping the zeroing of megabytes of weights is safe.
         var buffer = GC.AllocateUninitializedArray<byte>(size);
-        var writer = new Writer(buffer, message);
+        Write(message, buffer);
+        return buffer;
+    }
+
+    /// <summary>Writes the message into <paramref name="destination"/>, which must be exactly <see cref="SizeOf"/> long.</summary>
+    public static void Write(object message, Span<byte> destination)
+    {
+        var writer = new Writer(destination, message);
         Write(ref writer, message);
         writer.Finish();
-        return buffer;
     }
 
     /// <summary>The exact number of bytes <see cref="Serialize"/> produces.</summary>
@@ -143,7 +150,10 @@ internal static class FederationWire
         }
     }
 
-    public static object Deserialize(ReadOnlySpan<byte> payload, string manifest)
+    public static object Deserialize(byte[] payload, string manifest) => Deserialize(new ReadOnlySequence<byte>(payload), manifest);
+
+    /// <summary>Reads a message from <paramref name="payload"/>, which may be the pieces of a chunked transfer.</summary>
+    public static object Deserialize(ReadOnlySequence<byte> payload, string manifest)
     {
         if (!IsMessageManifest(manifest) && manifest != ChunkManifest)
         {
@@ -307,42 +317,57 @@ internal static class FederationWire
         }
     }
 
+    /// <summary>
+    /// Reads fields from one array or from the pieces of a chunked transfer alike, so joined pieces never need
+    /// copying into one buffer first. Every read checks the remaining length before touching or allocating.
+    /// </summary>
     private ref struct Reader
     {
-        private readonly ReadOnlySpan<byte> _payload;
+        private SequenceReader<byte> _reader;
         private readonly string _manifest;
-        private int _position;
+        private readonly long _length;
 
-        public Reader(ReadOnlySpan<byte> payload, string manifest)
+        public Reader(ReadOnlySequence<byte> payload, string manifest)
         {
-            _payload = payload;
+            _reader = new SequenceReader<byte>(payload);
             _manifest = manifest;
-            _position = 0;
+            _length = payload.Length;
         }
-
-        private readonly int Remaining => _payload.Length - _position;
 
         public readonly SerializationException Error(string problem) => new(
-            $"Cannot deserialize {TypeName(_manifest)} (manifest '{_manifest}', {_payload.Length} bytes): {problem}");
+            $"Cannot deserialize {TypeName(_manifest)} (manifest '{_manifest}', {_length} bytes): {problem}");
 
-        private ReadOnlySpan<byte> Take(int count, string field)
+        private readonly void Need(long count, string field)
         {
-            if (count > Remaining)
+            if (count > _reader.Remaining)
             {
-                throw Error($"payload truncated: {field} needs {count} bytes at offset {_position} but only {Remaining} remain");
+                throw Error($"payload truncated: {field} needs {count} bytes at offset {_reader.Consumed} "
+                    + $"but only {_reader.Remaining} remain");
             }
-            var span = _payload.Slice(_position, count);
-            _position += count;
-            return span;
         }
 
-        public byte Byte(string field) => Take(1, field)[0];
+        public byte Byte(string field)
+        {
+            Need(1, field);
+            _reader.TryRead(out byte value);
+            return value;
+        }
 
-        public int Int32(string field) => BinaryPrimitives.ReadInt32LittleEndian(Take(4, field));
+        public int Int32(string field)
+        {
+            Need(4, field);
+            _reader.TryReadLittleEndian(out int value);
+            return value;
+        }
 
-        public long Int64(string field) => BinaryPrimitives.ReadInt64LittleEndian(Take(8, field));
+        public long Int64(string field)
+        {
+            Need(8, field);
+            _reader.TryReadLittleEndian(out long value);
+            return value;
+        }
 
-        public double Double(string field) => BinaryPrimitives.ReadDoubleLittleEndian(Take(8, field));
+        public double Double(string field) => BitConverter.Int64BitsToDouble(Int64(field));
 
         private int Length(string field, long unit, long max)
         {
@@ -355,18 +380,36 @@ internal static class FederationWire
             {
                 throw Error($"{field} length {count} exceeds the limit of {max}");
             }
-            if (count * unit > Remaining)
+            if (count * unit > _reader.Remaining)
             {
-                throw Error($"payload truncated: {field} claims {count} × {unit} bytes at offset {_position} "
-                    + $"but only {Remaining} remain");
+                throw Error($"payload truncated: {field} claims {count} × {unit} bytes at offset {_reader.Consumed} "
+                    + $"but only {_reader.Remaining} remain");
             }
             return count;
+        }
+
+        /// <summary>Copies the next <paramref name="destination"/>.Length bytes, across pieces if need be.</summary>
+        private void Copy(Span<byte> destination)
+        {
+            _reader.TryCopyTo(destination);
+            _reader.Advance(destination.Length);
         }
 
         public string String(string field)
         {
             int length = Length(field, 1, MaxStringBytes);
-            var bytes = Take(length, field);
+            ReadOnlySpan<byte> bytes;
+            if (_reader.UnreadSpan.Length >= length)
+            {
+                bytes = _reader.UnreadSpan[..length];
+                _reader.Advance(length);
+            }
+            else
+            {
+                var joined = new byte[length];
+                Copy(joined);
+                bytes = joined;
+            }
             try
             {
                 return Utf8.GetString(bytes);
@@ -380,30 +423,29 @@ internal static class FederationWire
         public float[] Floats(string field)
         {
             int count = Length(field, 4, Array.MaxLength);
-            var source = Take(count * 4, field);
             // Every element is overwritten below, so skipping the zeroing of megabytes of weights is safe.
             var values = GC.AllocateUninitializedArray<float>(count);
-            if (BitConverter.IsLittleEndian)
+            Copy(MemoryMarshal.AsBytes(values.AsSpan()));
+            if (!BitConverter.IsLittleEndian)
             {
-                source.CopyTo(MemoryMarshal.AsBytes(values.AsSpan()));
-            }
-            else
-            {
-                for (int i = 0; i < count; i++)
-                {
-                    values[i] = BinaryPrimitives.ReadSingleLittleEndian(source[(i * 4)..]);
-                }
+                var bits = MemoryMarshal.Cast<float, int>(values.AsSpan());
+                BinaryPrimitives.ReverseEndianness(bits, bits);
             }
             return values;
         }
 
-        public byte[] Bytes(string field) => Take(Length(field, 1, Array.MaxLength), field).ToArray();
+        public byte[] Bytes(string field)
+        {
+            var bytes = new byte[Length(field, 1, Array.MaxLength)];
+            Copy(bytes);
+            return bytes;
+        }
 
         public readonly void End()
         {
-            if (Remaining != 0)
+            if (_reader.Remaining != 0)
             {
-                throw Error($"{Remaining} trailing bytes after the last field at offset {_position}");
+                throw Error($"{_reader.Remaining} trailing bytes after the last field at offset {_reader.Consumed}");
             }
         }
     }
