@@ -97,6 +97,21 @@ public sealed class ChunkAssemblerSpec : TestKit
     }
 
     [Fact]
+    public void Fields_split_across_pieces_are_read_in_place()
+    {
+        // Pieces of a few bytes split every integer, string and float between pieces.
+        var result = new FitResult(-3, "ça-δ-🚀", Awkward, 60, double.NaN, -0.0);
+        var failed = new FitFailed(8, "東京", "λ went wrong");
+        for (int size = 1; size <= 9; size++)
+        {
+            var assembler = Assembler();
+            AssertSame(result, AddAll(assembler, Cut(result, size, transferId: size), _alice, out var bytes));
+            Assert.Equal(Serialized(result).Length, bytes);
+            Assert.Equal(failed, AddAll(assembler, Cut(failed, size, transferId: -size), _alice, out _));
+        }
+    }
+
+    [Fact]
     public void A_single_piece_completes_at_once_and_holds_nothing()
     {
         var assembler = Assembler();
