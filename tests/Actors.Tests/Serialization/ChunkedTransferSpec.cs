@@ -111,6 +111,9 @@ public sealed class ChunkedTransferSpec : TestKit
             .ResolveOne(TimeSpan.FromSeconds(10)).Result;
 
         long toFirst = prepared.Tell(_remoteReceiver, null);
+        // Were it serialized again per target, the second target would see this change.
+        var sent = request with { Weights = (float[])request.Weights.Clone() };
+        request.Weights[0] = 42f;
         long toSecond = prepared.Tell(secondRemote, null);
 
         Assert.Equal(toFirst, toSecond);
@@ -119,7 +122,7 @@ public sealed class ChunkedTransferSpec : TestKit
         for (int i = 0; i < 2; i++)
         {
             ExpectMsg<AssemblingReceiver.Joined>(TimeSpan.FromSeconds(30));
-            AssertSame(request, ExpectMsg<FitRequest>(TimeSpan.FromSeconds(30)));
+            AssertSame(sent, ExpectMsg<FitRequest>(TimeSpan.FromSeconds(30)));
         }
     }
 
