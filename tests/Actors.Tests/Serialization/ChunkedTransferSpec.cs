@@ -102,13 +102,13 @@ public sealed class ChunkedTransferSpec : TestKit
     }
 
     [Fact]
-    public void A_prepared_request_reaches_many_remote_targets_from_one_serialization()
+    public async Task A_prepared_request_reaches_many_remote_targets_from_one_serialization()
     {
         var request = BigRequest();
         var prepared = new ChunkedTransfer(_senderSystem).Prepare(request);
         var second = Sys.ActorOf(AssemblingReceiver.Props(TestActor), "second");
-        var secondRemote = _senderSystem.ActorSelection(second.Path.ToStringWithAddress(((ExtendedActorSystem)Sys).Provider.DefaultAddress))
-            .ResolveOne(TimeSpan.FromSeconds(10)).Result;
+        var secondRemote = await _senderSystem.ActorSelection(second.Path.ToStringWithAddress(((ExtendedActorSystem)Sys).Provider.DefaultAddress))
+            .ResolveOne(TimeSpan.FromSeconds(10));
 
         long toFirst = prepared.Tell(_remoteReceiver, null);
         // Were it serialized again per target, the second target would see this change.
@@ -163,13 +163,13 @@ public sealed class ChunkedTransferSpec : TestKit
     }
 
     [Fact]
-    public void Sending_remotely_without_the_serializer_binding_fails_fast()
+    public async Task Sending_remotely_without_the_serializer_binding_fails_fast()
     {
         using var unbound = ActorSystem.Create("unbound", ConfigurationFactory.ParseString("""
             akka.actor.provider = remote
             akka.remote.dot-netty.tcp { hostname = 127.0.0.1, port = 0 }
             """));
-        var target = unbound.ActorSelection(_remoteReceiver.Path.ToString()).ResolveOne(TimeSpan.FromSeconds(10)).Result;
+        var target = await unbound.ActorSelection(_remoteReceiver.Path.ToString()).ResolveOne(TimeSpan.FromSeconds(10));
 
         var e = Assert.Throws<InvalidOperationException>(() => new ChunkedTransfer(unbound).Tell(target, new ClientRegistered("x"), null));
 
