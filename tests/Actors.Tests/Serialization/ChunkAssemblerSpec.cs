@@ -1,0 +1,324 @@
+using System.Runtime.Serialization;
+using Akka.Actor;
+using Akka.TestKit.Xunit2;
+using AkkaFed.Actors.Serialization;
+using Xunit;
+using static AkkaFed.Actors.Protocol.Training;
+using static AkkaFed.Actors.Tests.Serialization.WireSamples;
+
+namespace AkkaFed.Actors.Tests.Serialization;
+
+public sealed class ChunkAssemblerSpec : TestKit
+{
+    private readonly ManualTime _time = new();
+    private readonly IActorRef _alice;
+    private readonly IActorRef _bob;
+
+    public ChunkAssemblerSpec() : base(FederationSerialization.Config)
+    {
+        _alice = CreateTestProbe("alice").Ref;
+        _bob = CreateTestProbe("bob").Ref;
+    }
+
+    /// <summary>A clock the test moves by hand.</summary>
+    private sealed class ManualTime : TimeProvider
+    {
+        private long _ticks;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => _ticks;
+
+        public void Advance(TimeSpan by) => _ticks += by.Ticks;
+    }
+
+    private ChunkAssembler Assembler(ChunkAssemblerOptions? options = null) => new(options, _time);
+
+    private byte[] Serialized(object message) => Sys.Serialization.FindSerializerFor(message).ToBinary(message);
+
+    /// <summary>Cuts a message the way <see cref="ChunkedTransfer"/> does: equal pieces, the last no longer.</summary>
+    private List<Chunk> Cut(object message, int pieceSize, long transferId = 1)
+    {
+        var bytes = Serialized(message);
+        var manifest = Akka.Serialization.Serialization.ManifestFor(Sys.Serialization.FindSerializerFor(message), message);
+        var pieces = bytes.Chunk(pieceSize).ToList();
+        return pieces.Select((data, i) => new Chunk(transferId, i, pieces.Count, manifest, data)).ToList();
+    }
+
+    private static FitResult Result(int floats = 1000, string id = "c-1", int seed = 1) =>
+        new(3, id, Weights(floats, seed), 60, 0.5, 0.75);
+
+    /// <summary>Adds every piece; returns the message the last one completed, failing if any other completed one.</summary>
+    private static object AddAll(ChunkAssembler assembler, IEnumerable<Chunk> chunks, IActorRef sender, out long bytes)
+    {
+        var pieces = chunks.ToList();
+        bytes = 0;
+        object? completed = null;
+        for (int i = 0; i < pieces.Count; i++)
+        {
+            bool done = assembler.TryAdd(pieces[i], sender, out var message, out var size, out var rejection);
+            Assert.Null(rejection);
+            Assert.Equal(i == pieces.Count - 1, done);
+            if (done)
+            {
+                completed = message;
+                bytes = size;
+            }
+        }
+        return completed!;
+    }
+
+    [Fact]
+    public void Pieces_in_order_complete_the_message_once_with_its_serialized_size()
+    {
+        var assembler = Assembler();
+        var result = Result();
+        var chunks = Cut(result, pieceSize: 512);
+        Assert.True(chunks.Count > 5);
+
+        var back = AddAll(assembler, chunks, _alice, out var bytes);
+
+        AssertSame(result, back);
+        Assert.Equal(Serialized(result).Length, bytes);
+        Assert.Equal((0, 0L, 1L), (assembler.InFlight, assembler.BufferedBytes, assembler.Completed));
+    }
+
+    [Fact]
+    public void Pieces_out_of_order_are_accepted()
+    {
+        var assembler = Assembler();
+        var result = Result();
+        var chunks = Cut(result, pieceSize: 300);
+        var shuffled = chunks.OrderBy(c => c.Index == 2 ? -1 : c.Index == chunks.Count - 1 ? 0 : 1 + (c.Index * 7919) % chunks.Count).ToList();
+        Assert.Equal(chunks.Count - 1, shuffled[1].Index);
+
+        AssertSame(result, AddAll(assembler, shuffled, _alice, out _));
+        AssertSame(result, AddAll(assembler, Enumerable.Reverse(Cut(result, 300, transferId: 2)), _alice, out _));
+    }
+
+    [Fact]
+    public void Fields_split_across_pieces_are_read_in_place()
+    {
+        // Pieces of a few bytes split every integer, string and float between pieces.
+        var result = new FitResult(-3, "ça-δ-🚀", Awkward, 60, double.NaN, -0.0);
+        var failed = new FitFailed(8, "東京", "λ went wrong");
+        for (int size = 1; size <= 9; size++)
+        {
+            var assembler = Assembler();
+            AssertSame(result, AddAll(assembler, Cut(result, size, transferId: size), _alice, out var bytes));
+            Assert.Equal(Serialized(result).Length, bytes);
+            Assert.Equal(failed, AddAll(assembler, Cut(failed, size, transferId: -size), _alice, out _));
+        }
+    }
+
+    [Fact]
+    public void A_single_piece_completes_at_once_and_holds_nothing()
+    {
+        var assembler = Assembler();
+        var message = new FitFailed(2, "c-9", "boom");
+        var piece = new Chunk(5, 0, 1, "FF", Serialized(message));
+
+        Assert.True(assembler.TryAdd(piece, _alice, out var back, out var bytes));
+
+        Assert.Equal(message, back);
+        Assert.Equal(piece.Data.Length, bytes);
+        Assert.Equal(0, assembler.InFlight);
+    }
+
+    [Fact]
+    public void Interleaved_transfers_from_two_senders_with_the_same_id_stay_apart()
+    {
+        var assembler = Assembler();
+        var fromAlice = Result(id: "alice", seed: 1);
+        var fromBob = Result(id: "bob", seed: 2);
+        var a = Cut(fromAlice, 400, transferId: 7);
+        var b = Cut(fromBob, 400, transferId: 7);
+        Assert.Equal(a.Count, b.Count);
+
+        var done = new List<object>();
+        for (int i = 0; i < a.Count; i++)
+        {
+            if (assembler.TryAdd(a[i], _alice, out var m1, out _))
+            {
+                done.Add(m1);
+            }
+            Assert.Equal(i == 0 || i == a.Count - 1 ? 1 : 2, assembler.InFlight);
+            if (assembler.TryAdd(b[i], _bob, out var m2, out _))
+            {
+                done.Add(m2);
+            }
+        }
+
+        Assert.Equal(2, done.Count);
+        AssertSame(fromAlice, done[0]);
+        AssertSame(fromBob, done[1]);
+        Assert.Equal(0, assembler.Failed);
+    }
+
+    [Fact]
+    public void A_duplicate_piece_fails_its_transfer_and_leaves_the_others_alone()
+    {
+        var assembler = Assembler();
+        var a = Cut(Result(id: "alice"), 400, transferId: 1);
+        var b = Cut(Result(id: "bob"), 400, transferId: 2);
+        assembler.TryAdd(a[0], _alice, out _, out _);
+        assembler.TryAdd(b[0], _bob, out _, out _);
+        assembler.TryAdd(a[1], _alice, out _, out _);
+
+        Assert.False(assembler.TryAdd(a[1], _alice, out var message, out _, out var rejection));
+
+        Assert.Null(message);
+        Assert.NotNull(rejection);
+        Assert.Contains("duplicate piece", rejection.Message);
+        Assert.Contains("chunk 1 of transfer 1", rejection.Message);
+        Assert.Equal((1, 1L), (assembler.InFlight, assembler.Failed));
+        AssertSame(Result(id: "bob"), AddAll(assembler, b.Skip(1), _bob, out _));
+    }
+
+    public static TheoryData<string, Chunk> BadFirstPieces() => new()
+    {
+        { "Index 4 is outside 0..3", new Chunk(1, 4, 4, "FR", [1]) },
+        { "Index -1 is outside 0..3", new Chunk(1, -1, 4, "FR", [1]) },
+        { "Count 0 is outside 1..65536", new Chunk(1, 0, 0, "FR", [1]) },
+        { "Count 65537 is outside 1..65536", new Chunk(1, 0, 65_537, "FR", [1]) },
+        { "manifest 'CH' is not a federation message", new Chunk(1, 0, 2, "CH", [1]) },
+        { "manifest 'XX' is not a federation message", new Chunk(1, 0, 2, "XX", [1]) },
+        { "the piece carries no data", new Chunk(1, 0, 2, "FR", []) },
+        { "4000 pieces imply at least 3999000001 bytes, over the limit of 268435456", new Chunk(1, 0, 4000, "FR", new byte[1_000_000]) },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadFirstPieces))]
+    public void A_bad_piece_is_rejected_with_the_reason(string reason, Chunk chunk)
+    {
+        var assembler = Assembler();
+
+        Assert.False(assembler.TryAdd(chunk, _alice, out _, out _, out var rejection));
+
+        Assert.NotNull(rejection);
+        Assert.Contains(reason, rejection.Message);
+        Assert.Equal((0, 1L), (assembler.InFlight, assembler.Failed));
+    }
+
+    [Fact]
+    public void Pieces_that_disagree_with_earlier_ones_fail_the_transfer()
+    {
+        void Expect(string reason, Chunk first, Chunk second)
+        {
+            var assembler = Assembler();
+            Assert.False(assembler.TryAdd(first, _alice, out _, out _, out var ok));
+            Assert.Null(ok);
+            Assert.False(assembler.TryAdd(second, _alice, out _, out _, out var rejection));
+            Assert.NotNull(rejection);
+            Assert.Contains(reason, rejection.Message);
+            Assert.Equal((0, 1L), (assembler.InFlight, assembler.Failed));
+        }
+
+        Expect("which said 3 pieces of FR", new Chunk(1, 0, 3, "FR", [1, 2]), new Chunk(1, 1, 4, "FR", [1, 2]));
+        Expect("which said 3 pieces of FR", new Chunk(1, 0, 3, "FR", [1, 2]), new Chunk(1, 1, 3, "FQ", [1, 2]));
+        Expect("3 bytes where earlier pieces had 2", new Chunk(1, 0, 3, "FR", [1, 2]), new Chunk(1, 1, 3, "FR", [1, 2, 3]));
+        Expect("last piece of 3 bytes is longer than the others (2)", new Chunk(1, 0, 3, "FR", [1, 2]), new Chunk(1, 2, 3, "FR", [1, 2, 3]));
+        Expect("last piece of 3 bytes is longer than the others (2)", new Chunk(1, 2, 3, "FR", [1, 2, 3]), new Chunk(1, 0, 3, "FR", [1, 2]));
+    }
+
+    [Fact]
+    public void A_transfer_over_the_size_limit_is_rejected_at_its_first_piece()
+    {
+        var assembler = Assembler(new ChunkAssemblerOptions { MaxTransferBytes = 10_000, MaxBufferedBytes = 10_000 });
+        var chunks = Cut(Result(floats: 3000), 1000);
+
+        Assert.False(assembler.TryAdd(chunks[0], _alice, out _, out _, out var rejection));
+
+        Assert.Contains("over the limit of 10000 bytes per message", rejection!.Message);
+        Assert.Equal(0, assembler.InFlight);
+        Assert.Equal(0, assembler.BufferedBytes);
+    }
+
+    [Fact]
+    public void Pieces_that_join_into_garbage_report_the_deserialization_problem()
+    {
+        var assembler = Assembler();
+        var bytes = Serialized(Result(floats: 10));
+        bytes[0] = 9;
+        var chunks = new[] { new Chunk(1, 0, 2, "FR", bytes[..40]), new Chunk(1, 1, 2, "FR", bytes[40..]) };
+
+        Assert.False(assembler.TryAdd(chunks[0], _alice, out _, out _));
+        Assert.False(assembler.TryAdd(chunks[1], _alice, out _, out _, out var rejection));
+
+        Assert.Contains("Transfer 1 joined", rejection!.Message);
+        Assert.Contains("unsupported format version 9", rejection.Message);
+        Assert.IsType<SerializationException>(rejection.InnerException);
+        Assert.Equal((0, 1L, 0L), (assembler.InFlight, assembler.Failed, assembler.BufferedBytes));
+    }
+
+    [Fact]
+    public void Stale_partial_transfers_are_dropped_when_another_starts_or_on_request()
+    {
+        var assembler = Assembler(new ChunkAssemblerOptions { MaxAge = TimeSpan.FromSeconds(30) });
+        var old = Cut(Result(id: "old"), 500, transferId: 1);
+        var active = Cut(Result(id: "active"), 500, transferId: 2);
+        assembler.TryAdd(old[0], _alice, out _, out _);
+        assembler.TryAdd(active[0], _bob, out _, out _);
+        _time.Advance(TimeSpan.FromSeconds(20));
+        assembler.TryAdd(active[1], _bob, out _, out _);
+        _time.Advance(TimeSpan.FromSeconds(20));
+
+        // "old" has been idle 40 s, "active" 20 s: starting a third transfer sweeps only "old".
+        assembler.TryAdd(Cut(Result(id: "third"), 500, transferId: 3)[0], _alice, out _, out _);
+
+        Assert.Equal((2, 1L), (assembler.InFlight, assembler.Dropped));
+        Assert.Equal(1, assembler.DropStale(TimeSpan.FromSeconds(10)));
+        Assert.Equal((1, 2L), (assembler.InFlight, assembler.Dropped));
+        _time.Advance(TimeSpan.FromSeconds(31));
+        Assert.Equal(1, assembler.DropStale());
+        Assert.Equal((0, 0L, 3L), (assembler.InFlight, assembler.BufferedBytes, assembler.Dropped));
+
+        // The rest of a dropped transfer starts afresh and never completes on its own.
+        Assert.False(assembler.TryAdd(old[^1], _alice, out _, out _));
+    }
+
+    [Fact]
+    public void Beyond_the_in_flight_limit_the_least_recently_active_transfer_is_dropped()
+    {
+        var assembler = Assembler(new ChunkAssemblerOptions { MaxInFlight = 2 });
+        var first = Cut(Result(id: "first"), 500, transferId: 1);
+        var second = Cut(Result(id: "second"), 500, transferId: 2);
+        assembler.TryAdd(first[0], _alice, out _, out _);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        assembler.TryAdd(second[0], _alice, out _, out _);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        assembler.TryAdd(first[1], _alice, out _, out _);
+        _time.Advance(TimeSpan.FromSeconds(1));
+
+        assembler.TryAdd(Cut(Result(id: "third"), 500, transferId: 3)[0], _alice, out _, out _);
+
+        Assert.Equal((2, 1L), (assembler.InFlight, assembler.Dropped));
+        AssertSame(Result(id: "first"), AddAll(assembler, first.Skip(2), _alice, out _));
+    }
+
+    [Fact]
+    public void Beyond_the_buffered_byte_limit_older_transfers_make_room()
+    {
+        var assembler = Assembler(new ChunkAssemblerOptions { MaxTransferBytes = 6000, MaxBufferedBytes = 6000 });
+        var first = Cut(Result(floats: 1000, id: "first"), 1000, transferId: 1);
+        var second = Cut(Result(floats: 1000, id: "second"), 1000, transferId: 2);
+        for (int i = 0; i < 3; i++)
+        {
+            assembler.TryAdd(first[i], _alice, out _, out _);
+        }
+        _time.Advance(TimeSpan.FromSeconds(1));
+
+        var back = AddAll(assembler, second, _bob, out _);
+
+        AssertSame(Result(floats: 1000, id: "second"), back);
+        Assert.Equal((0, 1L, 0L), (assembler.InFlight, assembler.Dropped, assembler.BufferedBytes));
+    }
+
+    [Fact]
+    public void Options_that_contradict_each_other_fail_fast()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(new ChunkAssemblerOptions { MaxBufferedBytes = 1, MaxTransferBytes = 2 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(new ChunkAssemblerOptions { MaxAge = TimeSpan.Zero }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(new ChunkAssemblerOptions { MaxInFlight = 0 }));
+    }
+}

@@ -1,0 +1,287 @@
+using System.Buffers.Binary;
+using System.Runtime.Serialization;
+using System.Text;
+using Akka.Serialization;
+using Akka.TestKit.Xunit2;
+using AkkaFed.Actors.Protocol;
+using AkkaFed.Actors.Serialization;
+using AkkaFed.Model.Training;
+using Xunit;
+using static AkkaFed.Actors.Protocol.Training;
+using static AkkaFed.Actors.Tests.Serialization.WireSamples;
+
+namespace AkkaFed.Actors.Tests.Serialization;
+
+public sealed class FederationSerializerSpec : TestKit
+{
+    public FederationSerializerSpec() : base(FederationSerialization.Config)
+    {
+    }
+
+    private SerializerWithStringManifest Serializer => (SerializerWithStringManifest)Sys.Serialization.FindSerializerFor(new ClientRegistered("x"));
+
+    /// <summary>Through Akka's own serialization entry points, as remoting does it.</summary>
+    private object RoundTrip(object message)
+    {
+        var serializer = Sys.Serialization.FindSerializerFor(message);
+        var manifest = Akka.Serialization.Serialization.ManifestFor(serializer, message);
+        var bytes = serializer.ToBinary(message);
+        return Sys.Serialization.Deserialize(bytes, serializer.Identifier, manifest);
+    }
+
+    private static readonly IFederationMessage[] Samples =
+    [
+        new RegisterClient("c-1", 600),
+        new ClientRegistered("c-1"),
+        new FitRequest(1, [1f, 2f], new LocalTrainingOptions(), 7),
+        new FitResult(1, "c-1", [0.5f], 600, 0.1, 0.9),
+        new FitFailed(1, "c-1", "out of memory"),
+        new Chunk(99, 0, 2, "FR", [1, 2, 3]),
+    ];
+
+    public static TheoryData<IFederationMessage> EveryMessageType() => new(Samples);
+
+    [Theory]
+    [MemberData(nameof(EveryMessageType))]
+    public void Akka_picks_the_federation_serializer_for_every_network_message(IFederationMessage message)
+    {
+        var serializer = Sys.Serialization.FindSerializerFor(message);
+
+        Assert.IsType<FederationSerializer>(serializer);
+        Assert.Equal(FederationSerializer.Id, serializer.Identifier);
+    }
+
+    [Fact]
+    public void Without_the_binding_Akka_would_fall_back_to_json()
+    {
+        // Guards the test above: it would pass vacuously if Akka picked this serializer by default.
+        using var plain = Akka.Actor.ActorSystem.Create("plain");
+        Assert.IsNotType<FederationSerializer>(plain.Serialization.FindSerializerFor(new ClientRegistered("x")));
+    }
+
+    [Fact]
+    public void Small_messages_round_trip_with_non_ascii_client_ids()
+    {
+        const string id = "клиент-東京-🚀-ñ";
+        Assert.Equal(new RegisterClient(id, 123), RoundTrip(new RegisterClient(id, 123)));
+        Assert.Equal(new RegisterClient("", int.MinValue), RoundTrip(new RegisterClient("", int.MinValue)));
+        Assert.Equal(new ClientRegistered(id), RoundTrip(new ClientRegistered(id)));
+        Assert.Equal(new FitFailed(-1, id, "λ failed\nline two"), RoundTrip(new FitFailed(-1, id, "λ failed\nline two")));
+        Assert.Equal(new FitFailed(int.MaxValue, "", ""), RoundTrip(new FitFailed(int.MaxValue, "", "")));
+    }
+
+    [Fact]
+    public void Fit_messages_round_trip_with_empty_and_awkward_float_values()
+    {
+        var options = new LocalTrainingOptions(Epochs: 3, BatchSize: 17, LearningRate: 0.0123456789);
+        AssertSame(new FitRequest(4, [], options, -5), RoundTrip(new FitRequest(4, [], options, -5)));
+        AssertSame(new FitRequest(4, Awkward, options, 5), RoundTrip(new FitRequest(4, Awkward, options, 5)));
+
+        var empty = new FitResult(2, "ü", [], 0, double.NaN, double.NegativeInfinity);
+        AssertSame(empty, RoundTrip(empty));
+        var awkward = new FitResult(2, "c", Awkward, 60, -0.0, double.Epsilon);
+        var back = Assert.IsType<FitResult>(RoundTrip(awkward));
+        AssertSame(awkward, back);
+        Assert.True(double.IsNegative(back.Loss), "negative zero loss keeps its sign");
+    }
+
+    [Fact]
+    public void Chunks_round_trip()
+    {
+        var chunk = new Chunk(long.MinValue, 3, 4, "FQ", [0, 255, 7]);
+        var back = Assert.IsType<Chunk>(RoundTrip(chunk));
+        Assert.Equal((chunk.TransferId, chunk.Index, chunk.Count, chunk.Manifest), (back.TransferId, back.Index, back.Count, back.Manifest));
+        Assert.Equal(chunk.Data, back.Data);
+    }
+
+    [Fact]
+    public void A_full_cnn_update_round_trips_bit_exact_in_four_bytes_per_float()
+    {
+        var result = BigResult();
+        var request = BigRequest();
+
+        var resultBytes = Serializer.ToBinary(result);
+        var requestBytes = Serializer.ToBinary(request);
+
+        // version, round, id length + "client-0042", count + floats, examples, loss, accuracy
+        Assert.Equal(1 + 4 + 4 + 11 + 4 + 4 * CnnFloats + 4 + 8 + 8, resultBytes.Length);
+        // version, round, count + floats, epochs, batch size, learning rate, seed
+        Assert.Equal(1 + 4 + 4 + 4 * CnnFloats + 4 + 4 + 8 + 4, requestBytes.Length);
+        AssertSame(result, Serializer.FromBinary(resultBytes, "FR"));
+        AssertSame(request, Serializer.FromBinary(requestBytes, "FQ"));
+    }
+
+    [Fact]
+    public void The_layout_is_little_endian_with_a_version_byte_and_length_prefixed_utf8()
+    {
+        Assert.Equal("RC", Serializer.Manifest(new RegisterClient("é", 258)));
+        Assert.Equal(new byte[] { 1, 2, 0, 0, 0, 0xC3, 0xA9, 2, 1, 0, 0 }, Serializer.ToBinary(new RegisterClient("é", 258)));
+
+        var bytes = Serializer.ToBinary(new FitResult(1, "", [1.5f, -2f], 3, 0.5, 0.25));
+        Assert.Equal(new byte[] { 1, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0xC0, 0x3F, 0, 0, 0, 0xC0, 3, 0, 0, 0 }, bytes[..25]);
+        Assert.Equal(0.5, BinaryPrimitives.ReadDoubleLittleEndian(bytes.AsSpan(25)));
+        Assert.Equal(0.25, BinaryPrimitives.ReadDoubleLittleEndian(bytes.AsSpan(33)));
+    }
+
+    [Fact]
+    public void Manifests_are_short_and_distinct()
+    {
+        var manifests = Samples.Select(Serializer.Manifest).ToList();
+        Assert.All(manifests, m => Assert.Equal(2, m.Length));
+        Assert.Equal(manifests.Count, manifests.Distinct().Count());
+    }
+
+    [Fact]
+    public void Serializing_a_message_with_a_missing_field_names_the_field()
+    {
+        var e = Assert.Throws<SerializationException>(() => Serializer.ToBinary(new FitResult(1, null!, [], 1, 0, 0)));
+        Assert.Contains("FitResult.ClientId is null", e.Message);
+        e = Assert.Throws<SerializationException>(() => Serializer.ToBinary(new FitRequest(1, null!, new LocalTrainingOptions(), 1)));
+        Assert.Contains("FitRequest.Weights is null", e.Message);
+        e = Assert.Throws<SerializationException>(() => Serializer.ToBinary(new FitFailed(1, "c", "\ud800")));
+        Assert.Contains("FitFailed.Reason is not valid Unicode", e.Message);
+        e = Assert.Throws<SerializationException>(() => Serializer.ToBinary(new ClientsAvailable(3)));
+        Assert.Contains("ClientsAvailable", e.Message);
+    }
+
+    private SerializationException Malformed(byte[] payload, string manifest) =>
+        Assert.Throws<SerializationException>(() => Serializer.FromBinary(payload, manifest));
+
+    private static byte[] Concat(params byte[][] parts) => parts.SelectMany(p => p).ToArray();
+
+    private static byte[] I32(int value)
+    {
+        var bytes = new byte[4];
+        BinaryPrimitives.WriteInt32LittleEndian(bytes, value);
+        return bytes;
+    }
+
+    [Fact]
+    public void An_unknown_manifest_is_named()
+    {
+        var e = Malformed([1], "XX");
+        Assert.Contains("unknown manifest 'XX'", e.Message);
+    }
+
+    [Fact]
+    public void An_empty_payload_is_truncated()
+    {
+        var e = Malformed([], "FR");
+        Assert.Contains("FitResult", e.Message);
+        Assert.Contains("truncated", e.Message);
+        Assert.Contains("format version", e.Message);
+    }
+
+    [Fact]
+    public void Another_format_version_is_refused()
+    {
+        var bytes = Serializer.ToBinary(new ClientRegistered("c"));
+        bytes[0] = 2;
+        var e = Malformed(bytes, "CR");
+        Assert.Contains("ClientRegistered", e.Message);
+        Assert.Contains("unsupported format version 2", e.Message);
+    }
+
+    [Fact]
+    public void Every_truncation_of_every_message_is_reported_as_truncated()
+    {
+        foreach (var message in Samples)
+        {
+            var bytes = Serializer.ToBinary(message);
+            var manifest = Serializer.Manifest(message);
+            for (int length = 0; length < bytes.Length; length++)
+            {
+                var e = Malformed(bytes[..length], manifest);
+                Assert.Contains("truncated", e.Message);
+                Assert.Contains(message.GetType().Name, e.Message);
+            }
+        }
+    }
+
+    [Fact]
+    public void Trailing_bytes_are_refused()
+    {
+        var bytes = Concat(Serializer.ToBinary(new FitResult(1, "c", [1f], 1, 0, 0)), [0]);
+        var e = Malformed(bytes, "FR");
+        Assert.Contains("FitResult", e.Message);
+        Assert.Contains("1 trailing bytes", e.Message);
+    }
+
+    [Fact]
+    public void A_negative_string_length_is_refused()
+    {
+        var e = Malformed(Concat([1], I32(-1)), "CR");
+        Assert.Contains("ClientRegistered", e.Message);
+        Assert.Contains("ClientId has negative length -1", e.Message);
+    }
+
+    [Fact]
+    public void An_oversized_string_length_is_refused_before_allocating()
+    {
+        var e = Malformed(Concat([1], I32(int.MaxValue), [65]), "CR");
+        Assert.Contains("ClientId length 2147483647 exceeds the limit", e.Message);
+        e = Malformed(Concat([1], I32(1000), [65, 66, 67]), "CR");
+        Assert.Contains("ClientId claims 1000", e.Message);
+        Assert.Contains("truncated", e.Message);
+    }
+
+    [Fact]
+    public void A_negative_or_oversized_float_count_is_refused_before_allocating()
+    {
+        var prefix = Concat([1], I32(5), I32(1), [(byte)'c']);
+        var e = Malformed(Concat(prefix, I32(-7), new byte[24]), "FR");
+        Assert.Contains("Delta has negative length -7", e.Message);
+        e = Malformed(Concat(prefix, I32(int.MaxValue), new byte[24]), "FR");
+        Assert.Contains("Delta length 2147483647 exceeds the limit", e.Message);
+        e = Malformed(Concat(prefix, I32(1_000_000), new byte[24]), "FR");
+        Assert.Contains("Delta claims 1000000 × 4 bytes", e.Message);
+        Assert.Contains("truncated", e.Message);
+    }
+
+    [Fact]
+    public void Invalid_utf8_is_refused()
+    {
+        var e = Malformed(Concat([1], I32(2), [0xC3, 0x28]), "CR");
+        Assert.Contains("ClientId is not valid UTF-8", e.Message);
+    }
+
+    [Fact]
+    public void A_chunk_with_a_bad_index_or_count_is_refused()
+    {
+        var e = Malformed(Serializer.ToBinary(new Chunk(1, 0, 0, "FR", [1])), "CH");
+        Assert.Contains("Chunk", e.Message);
+        Assert.Contains("Count 0 must be at least 1", e.Message);
+        e = Malformed(Serializer.ToBinary(new Chunk(1, 2, 2, "FR", [1])), "CH");
+        Assert.Contains("Index 2 is outside 0..1", e.Message);
+        e = Malformed(Serializer.ToBinary(new Chunk(1, -1, 2, "FR", [1])), "CH");
+        Assert.Contains("Index -1 is outside 0..1", e.Message);
+    }
+
+    [Fact]
+    public void Random_garbage_only_ever_raises_serialization_exceptions()
+    {
+        var random = new Random(7);
+        var manifests = Samples.Select(Serializer.Manifest).ToArray();
+        for (int i = 0; i < 20_000; i++)
+        {
+            var bytes = new byte[random.Next(0, 64)];
+            random.NextBytes(bytes);
+            if (bytes.Length > 0 && random.Next(2) == 0)
+            {
+                bytes[0] = 1;
+            }
+            var manifest = manifests[i % manifests.Length];
+            try
+            {
+                Serializer.FromBinary(bytes, manifest);
+            }
+            catch (SerializationException)
+            {
+            }
+            catch (Exception e)
+            {
+                Assert.Fail($"{manifest} [{Convert.ToHexString(bytes)}] raised {e.GetType().Name}: {e.Message}");
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+using System.Runtime.InteropServices;
+using AkkaFed.Actors.Serialization;
+using AkkaFed.Model.Training;
+using Xunit;
+using static AkkaFed.Actors.Protocol.Training;
+
+namespace AkkaFed.Actors.Tests.Serialization;
+
+/// <summary>Messages and comparisons shared by the serialization specs.</summary>
+internal static class WireSamples
+{
+    /// <summary>Parameters of the McMahan et al. CNN: the realistic size of one model update.</summary>
+    public const int CnnFloats = 1_663_370;
+
+    /// <summary>
+    /// Values a naive codec gets wrong: NaN with a payload, signed zero, subnormals, the extremes, infinities.
+    /// </summary>
+    public static readonly float[] Awkward =
+    [
+        float.NaN, BitConverter.Int32BitsToSingle(0x7FC0_1234), BitConverter.Int32BitsToSingle(unchecked((int)0xFF80_0001)),
+        float.PositiveInfinity, float.NegativeInfinity, 0f, -0f, float.Epsilon, -float.Epsilon,
+        float.MaxValue, float.MinValue, 1f / 3f, -123.456f,
+    ];
+
+    public static float[] Weights(int count, int seed)
+    {
+        var random = new Random(seed);
+        var values = new float[count];
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = (float)(random.NextDouble() * 2 - 1);
+        }
+        return values;
+    }
+
+    public static FitResult BigResult(int seed = 1) =>
+        new(Round: 17, ClientId: "client-0042", Delta: Weights(CnnFloats, seed), Examples: 600, Loss: 0.25, Accuracy: 0.875);
+
+    public static FitRequest BigRequest(int seed = 2) =>
+        new(Round: 9, Weights: Weights(CnnFloats, seed), Options: new LocalTrainingOptions(5, 10, 0.05), Seed: 1234);
+
+    /// <summary>Equal bit for bit, so NaN payloads and signed zeros count.</summary>
+    public static void AssertBitExact(float[] expected, float[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        Assert.True(MemoryMarshal.AsBytes(expected.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(actual.AsSpan())),
+            "the float arrays differ in at least one bit");
+    }
+
+    public static void AssertSame(FitResult expected, object actual)
+    {
+        var result = Assert.IsType<FitResult>(actual);
+        Assert.Equal(expected with { Delta = Array.Empty<float>() }, result with { Delta = Array.Empty<float>() });
+        AssertBitExact(expected.Delta, result.Delta);
+    }
+
+    public static void AssertSame(FitRequest expected, object actual)
+    {
+        var request = Assert.IsType<FitRequest>(actual);
+        Assert.Equal(expected with { Weights = Array.Empty<float>() }, request with { Weights = Array.Empty<float>() });
+        AssertBitExact(expected.Weights, request.Weights);
+    }
+}
