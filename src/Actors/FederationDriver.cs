@@ -81,7 +81,7 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
             _failuresInARow = checkpoint.FailuresInARow;
             _completed.AddRange(checkpoint.Metrics);
             _log.Info("Resuming from the checkpoint of round {0}", _state.Round - 1);
-            Publish(new RunEvents.Resumed(_state.Round, _completed.ToArray()));
+            Context.System.EventStream.Publish(new RunEvents.Resumed(_state.Round, _completed.ToArray()));
         }
         else
         {

@@ -10,8 +10,11 @@ public static class Run
 {
     public const string Topic = "akkafed-run";
 
-    /// <summary>A driver started from a checkpoint: these rounds are done and must not be redone or reported again.</summary>
-    public sealed record Resumed(int NextRound, IReadOnlyList<RoundMetrics> Completed) : IFederationMessage;
+    /// <summary>
+    /// A driver started from a checkpoint: these rounds are done and must not be redone or reported again.
+    /// Published on the driver's own node only.
+    /// </summary>
+    public sealed record Resumed(int NextRound, IReadOnlyList<RoundMetrics> Completed);
 
     /// <summary>A round ended, and was checkpointed when checkpoints are on.</summary>
     public sealed record RoundReport(RoundMetrics Metrics) : IFederationMessage;

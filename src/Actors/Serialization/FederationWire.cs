@@ -31,6 +31,14 @@ internal static class FederationWire
     public const string FitResultManifest = "FR";
     public const string FitFailedManifest = "FF";
     public const string ChunkManifest = "CH";
+    public const string RoundReportManifest = "RR";
+    public const string RunEndedManifest = "RE";
+
+    // Run events are small and rare: their metrics travel as JSON inside the binary envelope.
+    private static readonly System.Text.Json.JsonSerializerOptions Json = new()
+    {
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
 
     /// <summary>Longest string accepted either way: client ids and failure reasons are far shorter.</summary>
     public const int MaxStringBytes = 1 << 20;
@@ -46,13 +54,15 @@ internal static class FederationWire
         FitResult => FitResultManifest,
         FitFailed => FitFailedManifest,
         Chunk => ChunkManifest,
+        Run.RoundReport => RoundReportManifest,
+        Run.Ended => RunEndedManifest,
         _ => throw new SerializationException(
             $"{nameof(FederationSerializer)} cannot serialize {message?.GetType().FullName ?? "null"}: not a known federation message"),
     };
 
     /// <summary>True for the manifests of whole messages (not <see cref="Chunk"/>), the ones a chunk may carry.</summary>
     public static bool IsMessageManifest(string manifest) => manifest is RegisterClientManifest or ClientRegisteredManifest
-        or FitRequestManifest or FitResultManifest or FitFailedManifest;
+        or FitRequestManifest or FitResultManifest or FitFailedManifest or RoundReportManifest or RunEndedManifest;
 
     private static string TypeName(string manifest) => manifest switch
     {
@@ -62,6 +72,8 @@ internal static class FederationWire
         FitResultManifest => nameof(FitResult),
         FitFailedManifest => nameof(FitFailed),
         ChunkManifest => nameof(Chunk),
+        RoundReportManifest => nameof(Run.RoundReport),
+        RunEndedManifest => nameof(Run.Ended),
         _ => "unknown message",
     };
 
@@ -95,6 +107,8 @@ internal static class FederationWire
                 + FloatsSize(m.Delta, message, nameof(m.Delta)) + 4 + 8 + 8,
             FitFailed m => 4 + StringSize(m.ClientId, message, nameof(m.ClientId))
                 + StringSize(m.Reason, message, nameof(m.Reason)),
+            Run.RoundReport m => StringSize(MetricsJson(m), message, nameof(m.Metrics)),
+            Run.Ended m => 4 + 1 + StringSize(m.Failure ?? "", message, nameof(m.Failure)),
             Chunk m => 8 + 4 + 4 + StringSize(m.Manifest, message, nameof(m.Manifest))
                 + BytesSize(m.Data, message, nameof(m.Data)),
             _ => throw new SerializationException(
@@ -140,6 +154,14 @@ internal static class FederationWire
                 writer.String(m.ClientId);
                 writer.String(m.Reason);
                 break;
+            case Run.RoundReport m:
+                writer.String(MetricsJson(m));
+                break;
+            case Run.Ended m:
+                writer.Int32(m.LastRound);
+                writer.Byte(m.Failure is null ? (byte)0 : (byte)1);
+                writer.String(m.Failure ?? "");
+                break;
             case Chunk m:
                 writer.Int64(m.TransferId);
                 writer.Int32(m.Index);
@@ -176,10 +198,41 @@ internal static class FederationWire
             FitResultManifest => new FitResult(reader.Int32("Round"), reader.String("ClientId"), reader.Floats("Delta"),
                 reader.Int32("Examples"), reader.Double("Loss"), reader.Double("Accuracy")),
             FitFailedManifest => new FitFailed(reader.Int32("Round"), reader.String("ClientId"), reader.String("Reason")),
+            RoundReportManifest => ReadRoundReport(ref reader),
+            RunEndedManifest => ReadEnded(ref reader),
             _ => ReadChunk(ref reader),
         };
         reader.End();
         return message;
+    }
+
+    private static string MetricsJson(Run.RoundReport report) => System.Text.Json.JsonSerializer.Serialize(report.Metrics, Json);
+
+    private static Run.RoundReport ReadRoundReport(ref Reader reader)
+    {
+        string json = reader.String("Metrics");
+        try
+        {
+            var metrics = System.Text.Json.JsonSerializer.Deserialize<Model.Federation.RoundMetrics>(json, Json);
+            return new Run.RoundReport(metrics ?? throw reader.Error("Metrics is null"));
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw reader.Error($"Metrics is not valid JSON: {e.Message}");
+        }
+    }
+
+    private static Run.Ended ReadEnded(ref Reader reader)
+    {
+        int lastRound = reader.Int32("LastRound");
+        bool failed = reader.Byte("HasFailure") switch
+        {
+            0 => false,
+            1 => true,
+            var flag => throw reader.Error($"HasFailure flag {flag} is neither 0 nor 1"),
+        };
+        string failure = reader.String("Failure");
+        return new Run.Ended(lastRound, failed ? failure : null);
     }
 
     private static FitRequest ReadFitRequest(ref Reader reader)

@@ -1,3 +1,4 @@
+using AkkaFed.Model.Federation;
 using System.Buffers.Binary;
 using System.Runtime.Serialization;
 using System.Text;
@@ -37,6 +38,8 @@ public sealed class FederationSerializerSpec : TestKit
         new FitResult(1, "c-1", [0.5f], 600, 0.1, 0.9),
         new FitFailed(1, "c-1", "out of memory"),
         new Chunk(99, 0, 2, "FR", [1, 2, 3]),
+        new Run.RoundReport(new RoundMetrics(3, true, 1.5, 0.5, 10, 9, 1, 0, 0, 0, 0, 2.5)),
+        new Run.Ended(8, null),
     ];
 
     public static TheoryData<IFederationMessage> EveryMessageType() => new(Samples);
@@ -57,6 +60,25 @@ public sealed class FederationSerializerSpec : TestKit
         // Guards the test above: it would pass vacuously if Akka picked this serializer by default.
         using var plain = Akka.Actor.ActorSystem.Create("plain");
         Assert.IsNotType<FederationSerializer>(plain.Serialization.FindSerializerFor(new ClientRegistered("x")));
+    }
+
+    [Fact]
+    public void Run_events_round_trip_with_missing_metrics_and_failures()
+    {
+        var failed = new RoundMetrics(4, false, double.NaN, double.NaN, 3, 1, 2, 1, 0, 0, 0, 30.0, "1 updates by the deadline")
+        {
+            Test = new Evaluation(2.25, 0.125, 2000),
+            BytesSent = 26_614_096,
+            BytesReceived = 6_653_524,
+        };
+
+        var report = Assert.IsType<Run.RoundReport>(RoundTrip(new Run.RoundReport(failed)));
+
+        Assert.Equal(failed, report.Metrics);
+        Assert.Equal(failed.Test, report.Metrics.Test);
+        Assert.Equal(new Run.Ended(8, null), RoundTrip(new Run.Ended(8, null)));
+        Assert.Equal(new Run.Ended(3, "too many failures"), RoundTrip(new Run.Ended(3, "too many failures")));
+        Assert.Equal(new Run.Ended(3, ""), RoundTrip(new Run.Ended(3, "")));
     }
 
     [Fact]
