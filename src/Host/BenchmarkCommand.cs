@@ -30,11 +30,22 @@ public static class BenchmarkCommand
     {
         var quick = new Option<bool>("--quick") { Description = "a few seconds on synthetic data: checks the benchmark runs, measures nothing worth keeping" };
         var rounds = new Option<int?>("--rounds") { Description = "measured rounds (default 3)" };
-        var command = new Command("benchmark", "Simulation throughput against centralized TorchSharp training (see BENCHMARKS.md).");
+        var suite = new Option<string>("--suite")
+        {
+            Description = "throughput: simulation against centralized training; cluster: one process against four",
+            DefaultValueFactory = _ => "throughput",
+        };
+        suite.AcceptOnlyFromAmong("throughput", "cluster");
+        var command = new Command("benchmark", "Measure AkkaFed against its targets (see BENCHMARKS.md).");
         command.Options.Add(quick);
         command.Options.Add(rounds);
+        command.Options.Add(suite);
         command.SetAction(async (parse, cancel) =>
         {
+            if (parse.GetValue(suite) == "cluster")
+            {
+                return await Cli.Guard(() => ClusterBenchmark.RunAsync(parse.GetValue(rounds) ?? 3, Console.Out));
+            }
             var options = parse.GetValue(quick) ? Quick : Issue2;
             if (parse.GetValue(rounds) is int r)
             {

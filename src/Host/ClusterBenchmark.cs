@@ -1,0 +1,131 @@
+using System.Globalization;
+using AkkaFed.Actors;
+using AkkaFed.Host.Data;
+using AkkaFed.Model.Data;
+using AkkaFed.Model.Federation;
+using AkkaFed.Model.Models;
+using AkkaFed.Model.Training;
+
+namespace AkkaFed.Host;
+
+/// <summary>
+/// <c>akkafed benchmark --suite cluster</c>: the same rounds in one process and across one server and three
+/// client processes on 127.0.0.1. Reports the round time of each, and the bytes a round moves against the
+/// target of model bytes x 2 x participating clients.
+/// </summary>
+public static class ClusterBenchmark
+{
+    private const int ClientNodes = 3;
+    private const int Clients = 30;
+    private const int PerRound = 10;
+    private const int Samples = 600;
+
+    public static async Task<int> RunAsync(int rounds, TextWriter output)
+    {
+        string[] settings =
+        {
+            "--dataset", "fashion-mnist", "--model", "mcmahan-cnn", "--clients", $"{Clients}", "--samples-per-client", $"{Samples}",
+            "--partition", "iid", "--client-fraction", "0.34", "--min-clients", $"{PerRound}", "--epochs", "1", "--batch-size", "10",
+            "--client-lr", "0.01", "--round-deadline", "10m", "--rounds", $"{rounds + 1}",
+        };
+        long modelBytes = 4L * 1_663_370;
+        long target = modelBytes * 2 * PerRound;
+        output.WriteLine($"cluster benchmark: mcmahan-cnn, fashion-mnist, {Clients} clients x {Samples} samples, {PerRound} per round, " +
+                         $"E=1, B=10; 1 warm-up round, then {rounds} measured; target bytes/round = {target / 1e6:F1} MB");
+
+        double single = await SingleProcess(rounds, output);
+        output.WriteLine(Row("single process, 2 training workers", single, "s/round"));
+
+        var (seconds, payload, wire) = await Cluster(settings, rounds);
+        output.WriteLine(Row($"1 server + {ClientNodes} client processes", seconds, "s/round"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round time cluster / single process: {seconds / single:F2}"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"payload bytes/round: {payload / 1e6:F2} MB = {payload / (double)target:F4} of target (target within 5%)"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"loopback bytes/round (whole run / rounds; all traffic: TCP/IP, Akka framing, heartbeats, gossip): {wire / 1e6:F2} MB = {wire / target:F4} of target"));
+        return 0;
+    }
+
+    private static async Task<double> SingleProcess(int rounds, TextWriter output)
+    {
+        var data = DatasetCatalog.Load("fashion-mnist", null, DatasetCatalog.DefaultCacheDir(), 0, output.WriteLine);
+        var partitions = Partitioner.Split(PartitionKind.Iid, data.Train.Labels, Clients, Samples, 0);
+        var server = new ServerOptions(0.34, PerRound, TimeSpan.FromMinutes(10), ClientWeighting.NumExamples, 1.0,
+            new LocalTrainingOptions(1, 10, 0.01), 0);
+        var spec = new SimulationSpec(ModelKind.McMahanCnn, data, partitions, server, SimulatedFaults.None, Environment.ProcessorCount);
+        await using var process = await FederatedProcess.StartAsync(spec,
+            config: Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING"));
+        var state = process.Initialize();
+        (state, _) = await process.NextAsync(state);
+        double seconds = 0;
+        for (int i = 0; i < rounds; i++)
+        {
+            (state, var metrics) = await process.NextAsync(state);
+            seconds += metrics.Seconds;
+        }
+        return seconds / rounds;
+    }
+
+    private static async Task<(double Seconds, double Payload, double Wire)> Cluster(string[] settings, int rounds)
+    {
+        var folder = Path.Combine(Path.GetTempPath(), $"akkafed-cluster-bench-{Guid.NewGuid():N}");
+        int port = NodeProcess.FreePort();
+        string[] join = { "--seed-nodes", $"akka.tcp://akkafed@127.0.0.1:{port}" };
+        var nodes = new List<NodeProcess>();
+        // The whole run, joins and warm-up included: reading the counter when a round's line appears would
+        // miss the start of the next round's broadcast, which is already on its way.
+        long before = LoopbackBytes();
+        try
+        {
+            var server = NodeProcess.Start("server", new[] { "server", "--port", $"{port}", "--checkpoint-dir", Path.Combine(folder, "checkpoints"),
+                "--output", folder }.Concat(join).Concat(settings));
+            nodes.Add(server);
+            for (int k = 0; k < ClientNodes; k++)
+            {
+                // One training thread per client process: three processes already share the two cores.
+                nodes.Add(NodeProcess.Start($"client-{k}", new[] { "client", "--port", "0", "--threads", "1",
+                    "--partition-index", $"{k}", "--partition-count", $"{ClientNodes}" }.Concat(join).Concat(settings)));
+            }
+            int exit = await server.WaitForExit(TimeSpan.FromMinutes(10 + 10 * rounds));
+            long after = LoopbackBytes();
+            if (exit != 0)
+            {
+                throw new InvalidOperationException($"the server node exited with {exit}:\n{string.Join('\n', server.Lines.TakeLast(20))}");
+            }
+
+            var csv = File.ReadAllLines(Path.Combine(folder, "metrics.csv"));
+            var header = csv[0].Split(',');
+            var measured = csv.Skip(2).Select(line => line.Split(',')).ToArray();
+            double Column(string[] row, string name) => double.Parse(row[Array.IndexOf(header, name)], CultureInfo.InvariantCulture);
+            return (measured.Average(row => Column(row, "seconds")),
+                measured.Average(row => Column(row, "bytes_sent") + Column(row, "bytes_received")),
+                (after - before) / (double)(rounds + 1));
+        }
+        finally
+        {
+            nodes.ForEach(node => node.Dispose());
+            if (Directory.Exists(folder))
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>Bytes sent on the loopback interface so far: every byte between the nodes, counted once.</summary>
+    private static long LoopbackBytes()
+    {
+        foreach (var line in File.ReadLines("/proc/net/dev"))
+        {
+            var parts = line.Split(':', 2);
+            if (parts.Length == 2 && parts[0].Trim() == "lo")
+            {
+                // Receive: bytes packets errs drop fifo frame compressed multicast; then transmit bytes.
+                return long.Parse(parts[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[8], CultureInfo.InvariantCulture);
+            }
+        }
+        throw new InvalidOperationException("no loopback interface in /proc/net/dev");
+    }
+
+    private static string Row(string name, double value, string unit) =>
+        string.Create(CultureInfo.InvariantCulture, $"{name,-36} {value,8:F2} {unit}");
+}
