@@ -86,6 +86,62 @@ public sealed class ClusterSpec : TestKit
         Assert.InRange(second.BytesSent + second.BytesReceived, 8 * modelBytes, (long)(8 * modelBytes * 1.05));
     }
 
+    [Fact]
+    public void Updates_from_a_node_that_is_not_a_registered_client_never_change_the_global_model()
+    {
+        var data = SyntheticData.Create(200, 100, seed: 2);
+        var partitions = Partitioner.Split(PartitionKind.Iid, data.Train.Labels, 2, 50, seed: 2);
+        var server = new ServerOptions(1.0, 2, TimeSpan.FromSeconds(30), ClientWeighting.NumExamples, 1.0,
+            new LocalTrainingOptions(Epochs: 1, BatchSize: 10, LearningRate: 0.05), Seed: 2);
+        var events = CreateTestProbe();
+        Sys.EventStream.Subscribe(events, typeof(RunEvents.RoundReport));
+        Cluster.Get(Sys).Join(Cluster.Get(Sys).SelfAddress);
+        using var test = new TensorData(data.Test);
+        ClusterFederation.StartServer(Sys, new RunOptions(server, ModelKind.Cnn, Rounds: 3, MaxFailedRounds: 1, WaitForClients: 2, null), test);
+        StartClientNode(data, partitions, new[] { 0, 1 });
+
+        // A rogue node joins and floods the server with a registered client's id, for every round.
+        var rogue = ActorSystem.Create("akkafed", Node(ClusterFederation.ClientRole));
+        _clientNodes.Add(rogue);
+        Cluster.Get(rogue).Join(Cluster.Get(Sys).SelfAddress);
+        var target = $"{Cluster.Get(Sys).SelfAddress}/user/{ClusterFederation.SingletonName}/singleton/{FederationDriver.ServerName}";
+        rogue.ActorOf(Props.Create(() => new Rogue(target)), "rogue");
+
+        var rounds = Enumerable.Range(0, 3).Select(_ => events.ExpectMsg<RunEvents.RoundReport>(TimeSpan.FromSeconds(60)).Metrics).ToArray();
+
+        Assert.All(rounds, m => Assert.Equal(2, m.Participants));
+        Assert.True(rounds.Sum(m => m.Rejected + m.Late) > 0, "the rogue's updates never reached the server");
+        Assert.All(rounds, m => Assert.True(m.Test!.Loss < 10, $"round {m.Round}: test loss {m.Test.Loss}"));
+    }
+
+    /// <summary>Sends huge updates in a registered client's name, as if it were that client.</summary>
+    private sealed class Rogue : ReceiveActor, IWithTimers
+    {
+        public Rogue(string serverPath)
+        {
+            var transfer = new ChunkedTransfer(Context.System);
+            var poison = Enumerable.Repeat(1e6f, 54_410).ToArray();
+            IActorRef? server = null;
+            Receive<ActorIdentity>(identity => server = identity.Subject);
+            Receive<string>(_ =>
+            {
+                if (server is null)
+                {
+                    Context.ActorSelection(serverPath).Tell(new Identify(null));
+                    return;
+                }
+                for (int round = 1; round <= 3; round++)
+                {
+                    transfer.Tell(server, new Protocol.Training.FitResult(round, FederatedProcess.ClientId(0), poison, 50, 0, 1), Self);
+                }
+            });
+        }
+
+        public ITimerScheduler Timers { get; set; } = null!;
+
+        protected override void PreStart() => Timers.StartPeriodicTimer("flood", "tick", TimeSpan.FromMilliseconds(100));
+    }
+
     protected override void AfterAll()
     {
         foreach (var node in _clientNodes)
