@@ -15,7 +15,7 @@ namespace AkkaFed.Actors.Serialization;
 /// </summary>
 /// <remarks>
 /// Every payload starts with the format version byte, then the record's fields in declaration order
-/// (<see cref="LocalTrainingOptions"/> inlined as Epochs, BatchSize, LearningRate), little-endian:
+/// (<see cref="LocalTrainingOptions"/> inlined as Epochs, BatchSize, LearningRate, ProximalMu), little-endian:
 /// <c>i32</c>/<c>i64</c>/<c>f64</c> fixed width; a string is an <c>i32</c> byte count and that many UTF-8 bytes;
 /// a <c>float[]</c> is an <c>i32</c> element count and the raw IEEE-754 float32 values; a <c>byte[]</c> is an
 /// <c>i32</c> byte count and the bytes. Nothing follows the last field. Reading checks every count against the
@@ -139,6 +139,7 @@ internal static class FederationWire
                 writer.Int32(m.Options.Epochs);
                 writer.Int32(m.Options.BatchSize);
                 writer.Double(m.Options.LearningRate);
+                writer.Double(m.Options.ProximalMu);
                 writer.Int32(m.Seed);
                 break;
             case FitResult m:
@@ -239,7 +240,8 @@ internal static class FederationWire
     {
         int round = reader.Int32("Round");
         var weights = reader.Floats("Weights");
-        var options = new LocalTrainingOptions(reader.Int32("Epochs"), reader.Int32("BatchSize"), reader.Double("LearningRate"));
+        var options = new LocalTrainingOptions(reader.Int32("Epochs"), reader.Int32("BatchSize"), reader.Double("LearningRate"),
+            reader.Double("ProximalMu"));
         return new FitRequest(round, weights, options, reader.Int32("Seed"));
     }
 
@@ -284,7 +286,7 @@ internal static class FederationWire
 
     private static long OptionsSize(LocalTrainingOptions? options, object message) => options is null
         ? throw new SerializationException($"{message.GetType().Name}.Options is null")
-        : 4 + 4 + 8;
+        : 4 + 4 + 8 + 8;
 
     private static long FloatsSize(float[]? value, object message, string field) => value is null
         ? throw new SerializationException($"{message.GetType().Name}.{field} is null")

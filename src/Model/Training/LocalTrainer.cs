@@ -5,10 +5,16 @@ using static TorchSharp.torch;
 namespace AkkaFed.Model.Training;
 
 /// <summary>Client-side training settings (the tutorial's: SGD 0.02, batch 20, one epoch).</summary>
-public sealed record LocalTrainingOptions(int Epochs = 1, int BatchSize = 20, double LearningRate = 0.02)
+/// <param name="BatchSize">Samples per step; <see cref="FullBatch"/> takes the whole shard (FedSGD).</param>
+/// <param name="ProximalMu">FedProx's mu: adds mu/2 * ||w - w_global||^2 to the loss; 0 is plain FedAvg.</param>
+public sealed record LocalTrainingOptions(int Epochs = 1, int BatchSize = 20, double LearningRate = 0.02, double ProximalMu = 0)
 {
+    public const int FullBatch = int.MaxValue;
+
     public void Validate()
     {
+        if (!(ProximalMu >= 0) || double.IsInfinity(ProximalMu))
+            throw new ArgumentOutOfRangeException("proximal-mu", ProximalMu, "proximal-mu must be zero or positive and finite");
         if (Epochs < 1) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "epochs must be at least 1");
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "batch size must be at least 1");
         if (!(LearningRate > 0) || double.IsInfinity(LearningRate))
@@ -57,34 +63,50 @@ public sealed class LocalTrainer : IDisposable
         FlatWeights.Write(_model, global);
         _model.train();
         using var optimizer = optim.SGD(_model.parameters(), options.LearningRate);
+        // FedProx's anchor: the global weights, held apart from the parameters that train.
+        var anchor = options.ProximalMu > 0
+            ? _model.parameters().Select(p => p.detach().clone()).ToArray()
+            : Array.Empty<Tensor>();
 
         var order = new long[indices.Length];
         var random = new Random(seed);
+        int batchSize = Math.Min(options.BatchSize, indices.Length);
         double lossSum = 0;
         long correct = 0;
         long seen = 0;
-        for (int epoch = 0; epoch < options.Epochs; epoch++)
+        try
         {
-            for (int i = 0; i < indices.Length; i++)
+            for (int epoch = 0; epoch < options.Epochs; epoch++)
             {
-                order[i] = indices[i];
+                for (int i = 0; i < indices.Length; i++)
+                {
+                    order[i] = indices[i];
+                }
+                random.Shuffle(order);
+                for (int start = 0; start < order.Length; start += batchSize)
+                {
+                    int size = Math.Min(batchSize, order.Length - start);
+                    using var scope = NewDisposeScope();
+                    var batch = tensor(order.AsSpan(start, size).ToArray());
+                    var x = data.Images.index_select(0, batch);
+                    var y = data.Labels.index_select(0, batch);
+                    optimizer.zero_grad();
+                    var logits = _model.forward(x);
+                    var loss = nn.functional.cross_entropy(logits, y);
+                    var objective = anchor.Length == 0 ? loss : loss + ProximalTerm(anchor, options.ProximalMu);
+                    objective.backward();
+                    optimizer.step();
+                    lossSum += loss.item<float>() * size;
+                    correct += logits.argmax(1).eq(y).sum().item<long>();
+                    seen += size;
+                }
             }
-            random.Shuffle(order);
-            for (int start = 0; start < order.Length; start += options.BatchSize)
+        }
+        finally
+        {
+            foreach (var tensor in anchor)
             {
-                int size = Math.Min(options.BatchSize, order.Length - start);
-                using var scope = NewDisposeScope();
-                var batch = tensor(order.AsSpan(start, size).ToArray());
-                var x = data.Images.index_select(0, batch);
-                var y = data.Labels.index_select(0, batch);
-                optimizer.zero_grad();
-                var logits = _model.forward(x);
-                var loss = nn.functional.cross_entropy(logits, y);
-                loss.backward();
-                optimizer.step();
-                lossSum += loss.item<float>() * size;
-                correct += logits.argmax(1).eq(y).sum().item<long>();
-                seen += size;
+                tensor.Dispose();
             }
         }
 
@@ -95,6 +117,18 @@ public sealed class LocalTrainer : IDisposable
             delta[i] = _scratch[i] - global[i];
         }
         return new LocalResult(delta, indices.Length, lossSum / seen, (double)correct / seen);
+    }
+
+    /// <summary>mu/2 * sum over parameters of ||w - w_global||^2 (Li et al. 2020, FedProx).</summary>
+    private Tensor ProximalTerm(Tensor[] anchor, double mu)
+    {
+        var parameters = _model.parameters().ToArray();
+        var sum = (parameters[0] - anchor[0]).square().sum();
+        for (int i = 1; i < parameters.Length; i++)
+        {
+            sum = sum + (parameters[i] - anchor[i]).square().sum();
+        }
+        return sum * (mu / 2);
     }
 
     /// <summary>Evaluates <paramref name="weights"/> on the samples <paramref name="indices"/> (all when null).</summary>
