@@ -25,13 +25,16 @@ public sealed class ClientActor : ReceiveActor, IWithTimers
     private readonly TrainerPool _trainers;
     private readonly IActorRef _server;
     private readonly SimulatedFaults _faults;
+    private readonly Attack _attack;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private IActorRef _registeredWith = ActorRefs.Nobody;
     private readonly ChunkedTransfer _transfer = new(Context.System);
     private readonly ChunkAssembler _assembler = new();
 
-    public ClientActor(string clientId, int[] shard, TensorData data, TrainerPool trainers, IActorRef server, SimulatedFaults faults)
+    public ClientActor(string clientId, int[] shard, TensorData data, TrainerPool trainers, IActorRef server, SimulatedFaults faults,
+        Attack attack)
     {
+        _attack = attack;
         _clientId = clientId;
         _shard = shard;
         _data = data;
@@ -68,8 +71,9 @@ public sealed class ClientActor : ReceiveActor, IWithTimers
     private sealed record ReplyLater(IActorRef To, IFederationMessage Reply);
 
     public static Props Props(string clientId, int[] shard, TensorData data, TrainerPool trainers, IActorRef server,
-        SimulatedFaults? faults = null) =>
-        Akka.Actor.Props.Create(() => new ClientActor(clientId, shard, data, trainers, server, faults ?? SimulatedFaults.None))
+        SimulatedFaults? faults = null, Attack? attack = null) =>
+        Akka.Actor.Props.Create(() => new ClientActor(clientId, shard, data, trainers, server, faults ?? SimulatedFaults.None,
+                attack ?? Attack.None))
             .WithDispatcher(AkkaFedConfig.TrainingDispatcher);
 
     protected override void PreStart() => Register();
@@ -109,7 +113,8 @@ public sealed class ClientActor : ReceiveActor, IWithTimers
         {
             int seed = StableSeed.Mix(request.Seed, request.Round, _clientId);
             var result = _trainers.Current.Train(request.Weights, _data, _shard, request.Options, seed);
-            reply = new FitResult(request.Round, _clientId, result.Delta, result.Examples, result.Loss, result.Accuracy);
+            var delta = _attack.Corrupt(result.Delta, _clientId, request.Round);
+            reply = new FitResult(request.Round, _clientId, delta, result.Examples, result.Loss, result.Accuracy);
         }
         catch (Exception e)
         {

@@ -23,6 +23,9 @@ public sealed record SimulationSpec(
 {
     /// <summary>Evaluate the new global model on the test set after every round (off for pure training benchmarks).</summary>
     public bool EvaluateEachRound { get; init; } = true;
+
+    /// <summary>Misbehaving clients, for experiments with robust aggregation.</summary>
+    public Attack Attack { get; init; } = Attack.None;
 }
 
 /// <summary>A run stopped because too many rounds in a row failed.</summary>
@@ -56,7 +59,7 @@ public sealed class FederatedProcess : IAsyncDisposable
         _evaluator = new LocalTrainer(spec.Model);
         _server = system.ActorOf(ServerActor.Props(spec.Server), "server");
         _clients = spec.Partitions
-            .Select((shard, k) => system.ActorOf(ClientActor.Props(ClientId(k), shard, _train, _trainers, _server, spec.Faults), ClientId(k)))
+            .Select((shard, k) => system.ActorOf(ClientActor.Props(ClientId(k), shard, _train, _trainers, _server, spec.Faults, spec.Attack), ClientId(k)))
             .ToArray();
     }
 
