@@ -1,0 +1,191 @@
+using AkkaFed.Model.Federation;
+using Xunit;
+
+namespace AkkaFed.Model.Tests;
+
+public sealed class RobustAggregationTests
+{
+    [Fact]
+    public void Median_of_an_odd_count_is_the_middle_value()
+    {
+        var updates = new[] { new[] { 1f, 5f, -2f }, new[] { 3f, -1f, 0f }, new[] { 2f, 2f, 7f } };
+
+        var median = RobustAggregation.Median(updates);
+
+        // Per coordinate: {1,3,2} -> 2, {5,-1,2} -> 2, {-2,0,7} -> 0.
+        Assert.Equal(new[] { 2f, 2f, 0f }, median);
+    }
+
+    [Fact]
+    public void Median_of_an_even_count_is_the_mean_of_the_middle_two()
+    {
+        var updates = new[] { new[] { 1f, 10f }, new[] { 4f, -2f }, new[] { 2f, 0f }, new[] { 8f, 3f } };
+
+        var median = RobustAggregation.Median(updates);
+
+        // Sorted: {1,2,4,8} -> (2+4)/2 = 3; {-2,0,3,10} -> (0+3)/2 = 1.5.
+        Assert.Equal(new[] { 3f, 1.5f }, median);
+    }
+
+    [Fact]
+    public void Median_with_ties_returns_the_tied_value()
+    {
+        var updates = new[] { new[] { 5f, 1f }, new[] { 5f, 1f }, new[] { 2f, 1f }, new[] { 7f, 9f } };
+
+        var median = RobustAggregation.Median(updates);
+
+        // Sorted: {2,5,5,7} -> 5; {1,1,1,9} -> 1.
+        Assert.Equal(new[] { 5f, 1f }, median);
+    }
+
+    [Fact]
+    public void Median_of_negative_values()
+    {
+        var updates = new[] { new[] { -1f, -8f }, new[] { -4f, -2f }, new[] { -9f, -5f } };
+
+        var median = RobustAggregation.Median(updates);
+
+        // {-1,-4,-9} -> -4; {-8,-2,-5} -> -5.
+        Assert.Equal(new[] { -4f, -5f }, median);
+    }
+
+    [Fact]
+    public void Median_ignores_a_single_huge_outlier_that_moves_the_mean()
+    {
+        var updates = new[] { new[] { 1f }, new[] { 2f }, new[] { 3f }, new[] { 4f }, new[] { 1e30f } };
+
+        var median = RobustAggregation.Median(updates);
+
+        Assert.Equal(new[] { 3f }, median);
+    }
+
+    [Fact]
+    public void Aggregators_leave_their_inputs_untouched()
+    {
+        var random = new Random(5);
+        var updates = Enumerable.Range(0, 7).Select(_ => RandomValues(random, 37)).ToArray();
+        var copies = updates.Select(update => (float[])update.Clone()).ToArray();
+
+        RobustAggregation.Median(updates);
+        RobustAggregation.TrimmedMean(updates, 0.2);
+
+        Assert.Equal(copies, updates);
+    }
+
+    /// <summary>
+    /// Against a naive reference: each coordinate's values gathered into a fresh array and fully sorted.
+    /// Counts around powers of two exercise the pruned sorting network; 100,003 values leave a short last block.
+    /// </summary>
+    [Theory]
+    [InlineData(11)]
+    [InlineData(10)]
+    [InlineData(17)]
+    [InlineData(1)]
+    public void Median_and_trimmed_mean_of_large_inputs_match_a_per_coordinate_sort(int count)
+    {
+        var random = new Random(count);
+        var updates = Enumerable.Range(0, count).Select(_ => RandomValues(random, 100_003)).ToArray();
+        // A few exact ties, as quantised updates produce.
+        updates[0][17] = updates[count - 1][17] = 0.25f;
+
+        var median = RobustAggregation.Median(updates);
+        var trimmed = RobustAggregation.TrimmedMean(updates, 0.2);
+
+        int trim = (int)Math.Floor(0.2 * count);
+        for (int i = 0; i < median.Length; i++)
+        {
+            var column = updates.Select(update => update[i]).Order().ToArray();
+            float expectedMedian = count % 2 == 1
+                ? column[count / 2]
+                : (float)(((double)column[count / 2 - 1] + column[count / 2]) / 2);
+            Assert.Equal(expectedMedian, median[i]);
+            float expectedTrimmed = (float)column.Skip(trim).Take(count - 2 * trim).Select(value => (double)value).Average();
+            Assert.Equal(expectedTrimmed, trimmed[i], 6);
+        }
+    }
+
+    /// <summary>
+    /// The 0-1 principle: a comparator network sorts every input if it sorts every input of zeros and ones,
+    /// so running all 2^n bit patterns through it checks the network exhaustively for every count up to 16.
+    /// </summary>
+    [Fact]
+    public void Sorting_network_sorts_every_zero_one_input()
+    {
+        for (int count = 1; count <= 16; count++)
+        {
+            var network = RobustAggregation.SortingNetwork(count);
+            for (int pattern = 0; pattern < 1 << count; pattern++)
+            {
+                int bits = pattern;
+                foreach (var (low, high) in network)
+                {
+                    // A one below a zero swaps: bit i is position i of the column, ascending.
+                    if (((bits >> low) & 1) == 1 && ((bits >> high) & 1) == 0)
+                    {
+                        bits ^= (1 << low) | (1 << high);
+                    }
+                }
+                int zeros = count - System.Numerics.BitOperations.PopCount((uint)pattern);
+                int sorted = ((1 << count) - 1) & ~((1 << zeros) - 1);
+                Assert.True(bits == sorted, $"{count} inputs: pattern {pattern} came out as {bits}");
+            }
+        }
+        // Batcher's counts for powers of two: the pruning only ever removes comparators.
+        Assert.Equal(63, RobustAggregation.SortingNetwork(16).Length);
+        Assert.Equal(1471, RobustAggregation.SortingNetwork(128).Length);
+    }
+
+    [Fact]
+    public void Trimmed_mean_with_no_trimming_is_the_plain_mean()
+    {
+        var updates = new[] { new[] { 1f, 2f }, new[] { 3f, 6f }, new[] { 8f, 1f } };
+
+        var mean = RobustAggregation.TrimmedMean(updates, 0);
+
+        Assert.Equal(new[] { 4f, 3f }, mean);
+    }
+
+    [Fact]
+    public void Trimmed_mean_of_five_at_one_fifth_drops_exactly_one_value_each_side()
+    {
+        var updates = new[]
+        {
+            new[] { 100f, 0f }, new[] { 1f, 4f }, new[] { 2f, 4f }, new[] { 3f, 7f }, new[] { -50f, 1f },
+        };
+
+        var trimmed = RobustAggregation.TrimmedMean(updates, 0.2);
+        var untrimmed = RobustAggregation.TrimmedMean(updates, 0.19);
+
+        // floor(0.2 * 5) = 1: {-50,1,2,3,100} -> mean(1,2,3) = 2; {0,1,4,4,7} -> mean(1,4,4) = 3.
+        Assert.Equal(new[] { 2f, 3f }, trimmed);
+        // floor(0.19 * 5) = 0: the plain mean, 56/5 and 16/5.
+        Assert.Equal(new[] { 11.2f, 3.2f }, untrimmed);
+    }
+
+    [Theory]
+    [InlineData(-0.1)]
+    [InlineData(0.5)]
+    [InlineData(1.0)]
+    [InlineData(double.NaN)]
+    public void Trimmed_mean_refuses_a_fraction_outside_zero_to_one_half(double beta)
+    {
+        var updates = new[] { new[] { 1f }, new[] { 2f }, new[] { 3f } };
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => RobustAggregation.TrimmedMean(updates, beta));
+
+        Assert.Contains("trimmed-fraction", error.Message);
+    }
+
+    [Fact]
+    public void Updates_of_different_lengths_or_none_are_refused()
+    {
+        var mismatched = new[] { new float[3], new float[3], new float[2], new float[3], new float[3] };
+
+        Assert.Throws<ArgumentException>(() => RobustAggregation.Median(mismatched));
+        Assert.Throws<ArgumentException>(() => RobustAggregation.TrimmedMean(mismatched, 0.1));
+        Assert.Throws<ArgumentException>(() => RobustAggregation.Median(Array.Empty<float[]>()));
+    }
+
+    private static float[] RandomValues(Random random, int length) =>
+        Enumerable.Range(0, length).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+}
