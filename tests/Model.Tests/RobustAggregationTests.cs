@@ -68,6 +68,7 @@ public sealed class RobustAggregationTests
 
         RobustAggregation.Median(updates);
         RobustAggregation.TrimmedMean(updates, 0.2);
+        RobustAggregation.MultiKrum(updates, byzantine: 2, keep: 3);
 
         Assert.Equal(copies, updates);
     }
@@ -176,6 +177,88 @@ public sealed class RobustAggregationTests
         Assert.Contains("trimmed-fraction", error.Message);
     }
 
+    /// <summary>
+    /// Five updates, f = 1, so each score sums the n - f - 2 = 2 smallest squared distances to the others:
+    ///   u0 = (0,0)  u1 = (3,0)  u2 = (0,6)  u3 = (3,3)  u4 = (30,30), the outlier.
+    ///   d01 = 9    d02 = 36   d03 = 18   d04 = 1800
+    ///   d12 = 45   d13 = 9    d14 = 1629
+    ///   d23 = 18   d24 = 1476
+    ///   d34 = 1458
+    ///   s0 = 9 + 18 = 27      s1 = 9 + 9 = 18       s2 = 18 + 36 = 54
+    ///   s3 = 9 + 18 = 27      s4 = 1458 + 1476 = 2934
+    /// </summary>
+    private static readonly float[][] KrumExample =
+    {
+        new[] { 0f, 0f }, new[] { 3f, 0f }, new[] { 0f, 6f }, new[] { 3f, 3f }, new[] { 30f, 30f },
+    };
+
+    [Fact]
+    public void Krum_scores_match_the_hand_computed_distances()
+    {
+        var scores = RobustAggregation.KrumScores(KrumExample, byzantine: 1);
+
+        Assert.Equal(new[] { 27.0, 18.0, 54.0, 27.0, 2934.0 }, scores);
+    }
+
+    [Fact]
+    public void Krum_selects_the_update_with_the_lowest_score()
+    {
+        var (aggregate, selected) = RobustAggregation.Krum(KrumExample, byzantine: 1);
+
+        Assert.Equal(1, selected);
+        Assert.Equal(new[] { 3f, 0f }, aggregate);
+        Assert.NotSame(KrumExample[1], aggregate);
+    }
+
+    [Fact]
+    public void Multi_krum_averages_the_best_scored_updates_breaking_ties_by_lower_index()
+    {
+        var (aggregate, selected) = RobustAggregation.MultiKrum(KrumExample, byzantine: 1, keep: 3);
+
+        // s1 = 18 first, then s0 = s3 = 27 in index order; s2 = 54 and the outlier are left out.
+        Assert.Equal(new[] { 1, 0, 3 }, selected);
+        // ((3,0) + (0,0) + (3,3)) / 3
+        Assert.Equal(new[] { 2f, 1f }, aggregate);
+    }
+
+    [Fact]
+    public void Krum_scores_of_long_updates_match_a_double_precision_reference()
+    {
+        var random = new Random(9);
+        var updates = Enumerable.Range(0, 7).Select(_ => RandomValues(random, 20_011)).ToArray();
+
+        var scores = RobustAggregation.KrumScores(updates, byzantine: 2);
+
+        for (int i = 0; i < updates.Length; i++)
+        {
+            var distances = Enumerable.Range(0, updates.Length).Where(j => j != i)
+                .Select(j => updates[i].Zip(updates[j], (a, b) => ((double)a - b) * ((double)a - b)).Sum())
+                .Order().ToArray();
+            double expected = distances.Take(7 - 2 - 2).Sum();
+            Assert.Equal(expected, scores[i], expected * 1e-12);
+        }
+    }
+
+    [Fact]
+    public void Krum_refuses_fewer_than_two_f_plus_three_updates()
+    {
+        var updates = KrumExample.Take(4).ToArray();
+
+        var error = Assert.Throws<ArgumentException>(() => RobustAggregation.Krum(updates, byzantine: 1));
+
+        Assert.Contains("krum-byzantine", error.Message);
+        Assert.Contains("2f + 3 = 5", error.Message);
+        Assert.Contains("got 4", error.Message);
+    }
+
+    [Fact]
+    public void Multi_krum_refuses_to_keep_more_than_n_minus_f_or_none()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => RobustAggregation.MultiKrum(KrumExample, byzantine: 1, keep: 5));
+        Assert.Throws<ArgumentOutOfRangeException>(() => RobustAggregation.MultiKrum(KrumExample, byzantine: 1, keep: 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => RobustAggregation.Krum(KrumExample, byzantine: -1));
+    }
+
     [Fact]
     public void Updates_of_different_lengths_or_none_are_refused()
     {
@@ -183,6 +266,7 @@ public sealed class RobustAggregationTests
 
         Assert.Throws<ArgumentException>(() => RobustAggregation.Median(mismatched));
         Assert.Throws<ArgumentException>(() => RobustAggregation.TrimmedMean(mismatched, 0.1));
+        Assert.Throws<ArgumentException>(() => RobustAggregation.Krum(mismatched, byzantine: 1));
         Assert.Throws<ArgumentException>(() => RobustAggregation.Median(Array.Empty<float[]>()));
     }
 

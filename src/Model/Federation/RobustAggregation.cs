@@ -5,7 +5,7 @@ namespace AkkaFed.Model.Federation;
 
 /// <summary>
 /// Byzantine-robust aggregation as pure functions over client updates (model deltas) of equal length,
-/// like Flower's <c>aggregate_median</c> and <c>aggregate_trimmed_mean</c>.
+/// like Flower's <c>aggregate_median</c>, <c>aggregate_trimmed_mean</c> and <c>aggregate_krum</c>.
 /// Every function returns a new array and leaves its inputs untouched. Updates are expected to be finite:
 /// <see cref="RoundBook"/> rejects the others before they reach an aggregator.
 /// </summary>
@@ -48,6 +48,78 @@ public static class RobustAggregation
                 $"trimmed-fraction {beta} drops {trim} values from each side of {updates.Count}: nothing remains", nameof(beta));
         }
         return ReduceSortedColumns(updates, new MeanOfMiddle(trim));
+    }
+
+    /// <summary>
+    /// Krum (Blanchard et al. 2017): the update whose <see cref="KrumScores"/> is lowest, lower index on ties,
+    /// returned as a copy together with its index.
+    /// </summary>
+    public static (float[] Aggregate, int Selected) Krum(IReadOnlyList<float[]> updates, int byzantine)
+    {
+        var (aggregate, selected) = MultiKrum(updates, byzantine, keep: 1);
+        return (aggregate, selected[0]);
+    }
+
+    /// <summary>
+    /// Multi-Krum: the mean of the <paramref name="keep"/> lowest-scored updates (lower index on ties).
+    /// <c>Selected</c> lists their indices best first. <paramref name="keep"/> may not exceed n - f: any larger
+    /// selection would take at least one of f Byzantine updates whatever the scores.
+    /// </summary>
+    public static (float[] Aggregate, int[] Selected) MultiKrum(IReadOnlyList<float[]> updates, int byzantine, int keep)
+    {
+        var scores = KrumScores(updates, byzantine);
+        int limit = updates.Count - byzantine;
+        if (keep < 1 || keep > limit)
+        {
+            throw new ArgumentOutOfRangeException(nameof(keep), keep,
+                $"krum-keep must be between 1 and n - f = {updates.Count} - {byzantine} = {limit}, got {keep}");
+        }
+        // OrderBy is stable, so equal scores keep the lower index first.
+        var selected = Enumerable.Range(0, scores.Length).OrderBy(i => scores[i]).Take(keep).ToArray();
+        return (Mean(updates, selected), selected);
+    }
+
+    /// <summary>
+    /// Krum's score of each update: the sum of squared L2 distances to its n - f - 2 nearest other updates,
+    /// computed in double precision. Requires n &gt;= 2f + 3.
+    /// </summary>
+    public static double[] KrumScores(IReadOnlyList<float[]> updates, int byzantine)
+    {
+        if (byzantine < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(byzantine), byzantine, $"krum-byzantine must be at least 0, got {byzantine}");
+        }
+        CheckUpdates(updates);
+        int n = updates.Count;
+        if (n < 2 * byzantine + 3)
+        {
+            throw new ArgumentException(
+                $"krum-byzantine = {byzantine} needs at least 2f + 3 = {2 * byzantine + 3} updates, got {n}", nameof(byzantine));
+        }
+
+        var distances = SquaredDistances(updates);
+        int nearest = n - byzantine - 2;
+        var scores = new double[n];
+        var others = new double[n - 1];
+        for (int i = 0; i < n; i++)
+        {
+            int o = 0;
+            for (int j = 0; j < n; j++)
+            {
+                if (j != i)
+                {
+                    others[o++] = distances[i * n + j];
+                }
+            }
+            Array.Sort(others);
+            double score = 0;
+            for (int k = 0; k < nearest; k++)
+            {
+                score += others[k];
+            }
+            scores[i] = score;
+        }
+        return scores;
     }
 
     private static void CheckUpdates(IReadOnlyList<float[]> updates)
@@ -218,5 +290,119 @@ public static class RobustAggregation
             }
         }
         return comparators.ToArray();
+    }
+
+    /// <summary>
+    /// All pairwise squared distances as an n x n matrix. The coordinates are walked a block at a time, every
+    /// pair within a block, so each block is read from memory once rather than once per pair.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static double[] SquaredDistances(IReadOnlyList<float[]> updates)
+    {
+        int n = updates.Count;
+        int length = updates[0].Length;
+        int block = Math.Max(Vector<float>.Count, BlockValues / n / Vector<float>.Count * Vector<float>.Count);
+        var distances = new double[n * n];
+        for (int start = 0; start < length; start += block)
+        {
+            int count = Math.Min(block, length - start);
+            for (int i = 0; i < n; i++)
+            {
+                var a = new ReadOnlySpan<float>(updates[i], start, count);
+                for (int j = i + 1; j < n; j++)
+                {
+                    distances[i * n + j] += SquaredDistance(a, new ReadOnlySpan<float>(updates[j], start, count));
+                }
+            }
+        }
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = i + 1; j < n; j++)
+            {
+                distances[j * n + i] = distances[i * n + j];
+            }
+        }
+        return distances;
+    }
+
+    /// <summary>Squared L2 distance, each value widened to double before subtracting, vectorised.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static double SquaredDistance(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        int i = 0;
+        double sum = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var low = Vector<double>.Zero;
+            var high = Vector<double>.Zero;
+            for (; i <= a.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                Vector.Widen(new Vector<float>(a.Slice(i)), out var aLow, out var aHigh);
+                Vector.Widen(new Vector<float>(b.Slice(i)), out var bLow, out var bHigh);
+                var dLow = aLow - bLow;
+                var dHigh = aHigh - bHigh;
+                low += dLow * dLow;
+                high += dHigh * dHigh;
+            }
+            sum = Vector.Sum(low + high);
+        }
+        for (; i < a.Length; i++)
+        {
+            double d = (double)a[i] - b[i];
+            sum += d * d;
+        }
+        return sum;
+    }
+
+    /// <summary>The mean of the chosen updates, summed in the order given.</summary>
+    private static float[] Mean(IReadOnlyList<float[]> updates, int[] chosen)
+    {
+        var sum = (float[])updates[chosen[0]].Clone();
+        for (int k = 1; k < chosen.Length; k++)
+        {
+            Add(updates[chosen[k]], sum);
+        }
+        if (chosen.Length > 1)
+        {
+            DivideInPlace(sum, chosen.Length);
+        }
+        return sum;
+    }
+
+    /// <summary><c>values /= divisor</c>, vectorised: dividing, not multiplying by 1/divisor, rounds once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DivideInPlace(Span<float> values, float divisor)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var by = new Vector<float>(divisor);
+            for (; i <= values.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                (new Vector<float>(values.Slice(i)) / by).CopyTo(values.Slice(i));
+            }
+        }
+        for (; i < values.Length; i++)
+        {
+            values[i] /= divisor;
+        }
+    }
+
+    /// <summary><c>accumulator += values</c>, vectorised.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Add(ReadOnlySpan<float> values, Span<float> accumulator)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; i <= values.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                (new Vector<float>(accumulator.Slice(i)) + new Vector<float>(values.Slice(i))).CopyTo(accumulator.Slice(i));
+            }
+        }
+        for (; i < values.Length; i++)
+        {
+            accumulator[i] += values[i];
+        }
     }
 }
