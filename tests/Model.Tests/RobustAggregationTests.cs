@@ -69,6 +69,7 @@ public sealed class RobustAggregationTests
         RobustAggregation.Median(updates);
         RobustAggregation.TrimmedMean(updates, 0.2);
         RobustAggregation.MultiKrum(updates, byzantine: 2, keep: 3);
+        RobustAggregation.BoundNorm(updates[0], 0.1);
 
         Assert.Equal(copies, updates);
     }
@@ -260,6 +261,55 @@ public sealed class RobustAggregationTests
     }
 
     [Fact]
+    public void L2_norm_accumulates_in_double()
+    {
+        Assert.Equal(5.0, RobustAggregation.L2Norm(new[] { 3f, 4f }));
+        // 1003 ones cover the vector loop and its scalar tail.
+        Assert.Equal(Math.Sqrt(1003), RobustAggregation.L2Norm(Enumerable.Repeat(1f, 1003).ToArray()), 12);
+    }
+
+    [Fact]
+    public void Bound_norm_scales_a_large_update_down_to_the_bound()
+    {
+        var random = new Random(2);
+        var update = RandomValues(random, 1001).Select(value => value * 10).ToArray();
+        double norm = RobustAggregation.L2Norm(update);
+
+        var bounded = RobustAggregation.BoundNorm(update, 1.5);
+
+        Assert.True(norm > 1.5);
+        double boundedNorm = RobustAggregation.L2Norm(bounded);
+        Assert.True(boundedNorm <= 1.5, $"norm {boundedNorm} exceeds the bound");
+        Assert.Equal(1.5, boundedNorm, 1.5 * 1e-6);
+        // A scaled copy: the direction is kept.
+        Assert.Equal(update[0] * 1.5 / norm, bounded[0], 1e-6);
+        // 0.6f and 0.8f have a norm just above 1 in double: the bound holds only after shrinking by an ulp.
+        var unit = RobustAggregation.BoundNorm(new[] { 3f, 4f }, 1.0);
+        Assert.Equal(new[] { 0.6f, 0.8f }, unit, new FloatTolerance(1e-7f));
+        Assert.True(RobustAggregation.L2Norm(unit) <= 1.0);
+    }
+
+    [Fact]
+    public void Bound_norm_leaves_a_small_update_alone_as_a_copy()
+    {
+        var update = new[] { 0.3f, -0.4f };
+
+        var bounded = RobustAggregation.BoundNorm(update, 1.0);
+
+        Assert.Equal(update, bounded);
+        Assert.NotSame(update, bounded);
+    }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(-1.0)]
+    [InlineData(double.NaN)]
+    public void Bound_norm_refuses_a_bound_that_is_not_positive(double maxNorm)
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => RobustAggregation.BoundNorm(new[] { 1f }, maxNorm));
+    }
+
+    [Fact]
     public void Updates_of_different_lengths_or_none_are_refused()
     {
         var mismatched = new[] { new float[3], new float[3], new float[2], new float[3], new float[3] };
@@ -272,4 +322,11 @@ public sealed class RobustAggregationTests
 
     private static float[] RandomValues(Random random, int length) =>
         Enumerable.Range(0, length).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+
+    private sealed class FloatTolerance(float tolerance) : IEqualityComparer<float>
+    {
+        public bool Equals(float x, float y) => Math.Abs(x - y) <= tolerance;
+
+        public int GetHashCode(float value) => 0;
+    }
 }

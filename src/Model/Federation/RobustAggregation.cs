@@ -122,6 +122,44 @@ public static class RobustAggregation
         return scores;
     }
 
+    /// <summary>The Euclidean norm, accumulated in double precision.</summary>
+    public static double L2Norm(ReadOnlySpan<float> values) => Math.Sqrt(SquaredNorm(values));
+
+    /// <summary>
+    /// A copy of <paramref name="update"/> scaled down so its L2 norm is at most <paramref name="maxNorm"/>;
+    /// an unchanged copy when it is already within.
+    /// </summary>
+    public static float[] BoundNorm(float[] update, double maxNorm)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        if (!(maxNorm > 0))
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, $"the norm bound must be positive, got {maxNorm}");
+        }
+        double norm = L2Norm(update);
+        if (!double.IsFinite(norm))
+        {
+            throw new ArgumentException("the update is not finite", nameof(update));
+        }
+        var bounded = (float[])update.Clone();
+        if (norm <= maxNorm)
+        {
+            return bounded;
+        }
+        // Rounding each value to float can leave the norm an ulp above the bound: shrink by less than an ulp
+        // until it is not, which takes one or two passes.
+        double scale = maxNorm / norm;
+        while (true)
+        {
+            Scale(update, scale, bounded);
+            if (L2Norm(bounded) <= maxNorm)
+            {
+                return bounded;
+            }
+            scale *= 1 - 1.0 / (1 << 24);
+        }
+    }
+
     private static void CheckUpdates(IReadOnlyList<float[]> updates)
     {
         ArgumentNullException.ThrowIfNull(updates);
@@ -354,6 +392,30 @@ public static class RobustAggregation
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static double SquaredNorm(ReadOnlySpan<float> values)
+    {
+        int i = 0;
+        double sum = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var low = Vector<double>.Zero;
+            var high = Vector<double>.Zero;
+            for (; i <= values.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                Vector.Widen(new Vector<float>(values.Slice(i)), out var vLow, out var vHigh);
+                low += vLow * vLow;
+                high += vHigh * vHigh;
+            }
+            sum = Vector.Sum(low + high);
+        }
+        for (; i < values.Length; i++)
+        {
+            sum += (double)values[i] * values[i];
+        }
+        return sum;
+    }
+
     /// <summary>The mean of the chosen updates, summed in the order given.</summary>
     private static float[] Mean(IReadOnlyList<float[]> updates, int[] chosen)
     {
@@ -403,6 +465,26 @@ public static class RobustAggregation
         for (; i < values.Length; i++)
         {
             accumulator[i] += values[i];
+        }
+    }
+
+    /// <summary><c>target = factor * values</c>, multiplied in double and rounded once, vectorised.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Scale(ReadOnlySpan<float> values, double factor, Span<float> target)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var scale = new Vector<double>(factor);
+            for (; i <= values.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                Vector.Widen(new Vector<float>(values.Slice(i)), out var low, out var high);
+                Vector.Narrow(low * scale, high * scale).CopyTo(target.Slice(i));
+            }
+        }
+        for (; i < values.Length; i++)
+        {
+            target[i] = (float)(values[i] * factor);
         }
     }
 }
