@@ -137,7 +137,10 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         _state = evaluated.Round.State;
         _failuresInARow = metrics.Succeeded ? 0 : _failuresInARow + 1;
         _completed.Add(metrics);
-        _checkpoints?.Save(new Checkpoint(_options.Server.Seed, _state, Array.Empty<float[]>(), _failuresInARow, _completed.ToArray()));
+        _checkpoints?.Save(new Checkpoint(_options.Server.Seed, _state, _state.Optimizer.Slots, _failuresInARow, _completed.ToArray())
+        {
+            Privacy = _state.Privacy,
+        });
         Publish(new RunEvents.RoundReport(metrics));
 
         if (_failuresInARow >= _options.MaxFailedRounds)

@@ -18,6 +18,8 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     private const string DeadlineTimer = "round-deadline";
 
     private readonly ServerOptions _options;
+    private readonly FederatedStrategy _strategy;
+    private int _available;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<string, IActorRef> _clients = new();
     private readonly Dictionary<IActorRef, string> _clientIds = new();
@@ -39,6 +41,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     public ServerActor(ServerOptions options)
     {
         _options = options.Validate();
+        _strategy = (FederatedStrategy)options.CreateStrategy();
         Idle();
     }
 
@@ -171,16 +174,17 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
             return;
         }
 
-        int count = ClientSampling.NumFitClients(available, _options.Fraction, _options.MinClients);
-        var selected = ClientSampling.Select(candidates, count, _options.Seed, round);
+        _available = available;
+        var plan = _strategy.ConfigureFit(round, candidates);
+        var selected = plan.Clients;
         _book = RoundBook.Open(round, selected, run.State.Weights.Length) with { Late = _book.Late };
         // Serialized once for all remote clients; local clients get the object itself.
-        var request = _transfer.Prepare(new FitRequest(round, run.State.Weights, _options.Local, _options.Seed));
+        var request = _transfer.Prepare(new FitRequest(round, run.State.Weights, plan.Options, _options.Seed));
         foreach (var clientId in selected)
         {
             _bytesSent += request.Tell(_clients[clientId], Self);
         }
-        _log.Debug("Round {0}: asked {1} of {2} clients", round, selected.Length, available);
+        _log.Debug("Round {0}: asked {1} of {2} clients", round, selected.Count, available);
         Timers.StartSingleTimer(DeadlineTimer, new RoundTimedOut(round), _options.RoundDeadline);
         Become(Collecting);
     }
@@ -252,9 +256,14 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
 
     private void Finish(bool succeeded, string? failure)
     {
-        var weights = succeeded
-            ? FederatedAveraging.Aggregate(_state.Weights, _book.UpdatesInOrder, _options.Weighting, _options.ServerLearningRate)
-            : _state.Weights;
+        // Failures, for the strategy: clients that threw or died, and those that did not answer in time.
+        var failures = _book.Failures.Select(f => new ClientFailure(f.Key, f.Value))
+            .Concat(_book.Selected.Where(id => !_book.Updates.ContainsKey(id) && !_book.Failures.ContainsKey(id))
+                .Select(id => new ClientFailure(id, "no answer by the deadline")))
+            .ToArray();
+        var next = succeeded
+            ? _strategy.AggregateFit(_state, _book.UpdatesInOrder, failures, _available)
+            : _state with { Round = _state.Round + 1 };
         var (loss, accuracy) = _book.TrainingMetrics();
         var metrics = new RoundMetrics(
             _book.Round, succeeded, loss, accuracy,
@@ -270,6 +279,8 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         {
             BytesSent = _bytesSent,
             BytesReceived = _bytesReceived,
+            Epsilon = _strategy.Epsilon(next),
+            ClipNorm = _options.Strategy.Privacy is { Enabled: true } privacy ? _state.Privacy?.ClipNorm ?? privacy.ClipNorm : null,
         };
         if (succeeded)
         {
@@ -279,7 +290,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         {
             _log.Warning("Round {0} failed: {1}", _book.Round, failure);
         }
-        _driver.Tell(new RoundCompleted(new FederatedState(_state.Round + 1, weights), metrics));
+        _driver.Tell(new RoundCompleted(next, metrics));
         _driver = ActorRefs.Nobody;
         Become(Idle);
     }

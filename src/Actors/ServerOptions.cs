@@ -16,6 +16,13 @@ public sealed record ServerOptions(
     LocalTrainingOptions Local,
     int Seed)
 {
+    /// <summary>The strategy: FedAvg unless set (FedProx, FedAdam, a robust aggregator, ...).</summary>
+    public StrategyOptions Strategy { get; init; } = new();
+
+    /// <summary>The strategy these options describe.</summary>
+    public IStrategy CreateStrategy() =>
+        new FederatedStrategy(Strategy, Fraction, MinClients, Weighting, ServerLearningRate, Local, Seed);
+
     /// <summary>Throws, naming the setting, when a value is out of range.</summary>
     public ServerOptions Validate()
     {
@@ -28,6 +35,7 @@ public sealed record ServerOptions(
         if (!(ServerLearningRate > 0) || double.IsInfinity(ServerLearningRate))
             throw new ArgumentOutOfRangeException("server-lr", ServerLearningRate, "server-lr must be positive and finite");
         Local.Validate();
+        Strategy.Validate(MinClients);
         return this;
     }
 }

@@ -107,7 +107,7 @@ public static class ClusterCommands
         foreach (int k in mine)
         {
             string id = shared ? FederatedProcess.ClientId(k) : $"{node.NodeName}-{k:D4}";
-            system.ActorOf(ClientActor.Props(id, partitions[k], train, trainers, proxy, settings.Faults), $"client-{k}");
+            system.ActorOf(ClientActor.Props(id, partitions[k], train, trainers, proxy, settings.Faults, settings.Attack), $"client-{k}");
         }
         output.WriteLine($"client node {Address(system)}: {mine.Length} clients of {partitions.Length} " +
                          $"({data.Train.Name}, partition {node.PartitionIndex} of {node.PartitionCount})");

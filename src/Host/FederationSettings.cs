@@ -31,6 +31,9 @@ public sealed record FederationSettings(
     int Threads,
     string Output)
 {
+    /// <summary>Misbehaving clients, for experiments with robust aggregation.</summary>
+    public Attack Attack { get; init; } = Attack.None;
+
     public static readonly IReadOnlyDictionary<string, PartitionKind> PartitionNames = new Dictionary<string, PartitionKind>
     {
         ["contiguous"] = PartitionKind.Contiguous,
@@ -79,8 +82,34 @@ public sealed record FederationSettings(
             throw new SettingsException($"straggler-fraction + dropout-fraction is {straggle + drop}, more than 1");
         }
         var local = new LocalTrainingOptions(read.Int("epochs", min: 1), read.Int("batch-size", min: 1), read.Positive("client-lr"));
+        var strategy = new StrategyOptions(
+            read.Choice("strategy", StrategyOptions.Names.ToDictionary(name => name)),
+            read.Double("server-momentum"), read.Double("server-beta1"), read.Double("server-beta2"), read.Double("server-tau"),
+            read.Double("proximal-mu"),
+            read.Choice("aggregator", StrategyOptions.Aggregators),
+            read.Double("trimmed-fraction"), read.Int("krum-byzantine", min: 0), read.Int("krum-keep", min: 1),
+            read.Double("norm-bound"),
+            Privacy: new PrivacyOptions(read.Double("dp-clip-norm"), read.Double("dp-noise-multiplier"), read.Double("dp-delta"),
+                read.Bool("dp-adaptive"), read.Double("dp-target-quantile"), read.Double("dp-clip-learning-rate"),
+                read.Double("dp-clipped-count-stddev")));
         var server = new ServerOptions(fraction, minClients, read.Duration("round-deadline", allowZero: false),
-            read.Choice("client-weighting", WeightingNames), read.Positive("server-lr"), local, seed);
+            read.Choice("client-weighting", WeightingNames), read.Positive("server-lr"), local, seed)
+        {
+            Strategy = strategy,
+        };
+        try
+        {
+            // The strategy's own checks name their setting (proximal-mu, trimmed-fraction, krum-byzantine, ...).
+            server.Validate();
+            server.CreateStrategy();
+        }
+        catch (ArgumentException e)
+        {
+            throw new SettingsException(e is ArgumentOutOfRangeException range && range.ParamName is { } name && !e.Message.Contains(name)
+                ? $"{name}: {e.Message}"
+                : e.Message.Split(" (Parameter")[0]);
+        }
+        var attack = new Attack(read.Choice("attack", Attack.Names), read.Fraction("attack-fraction"), read.Double("attack-scale"), seed);
         string dataset = read.String("dataset");
         string? dataDir = read.OptionalString("data-dir");
         if (dataset == "idx" && dataDir is null)
@@ -102,7 +131,10 @@ public sealed record FederationSettings(
             server,
             new SimulatedFaults(straggle, read.Duration("straggler-delay", allowZero: true), drop, seed),
             threads == 0 ? Environment.ProcessorCount : threads,
-            read.String("output"));
+            read.String("output"))
+        {
+            Attack = attack,
+        };
     }
 
     /// <summary>Typed reads that fail with the setting's name and the offending value.</summary>
@@ -178,6 +210,13 @@ public sealed record FederationSettings(
             }
             return value;
         }
+
+        public bool Bool(string key) => String(key).ToLowerInvariant() switch
+        {
+            "true" or "on" or "yes" => true,
+            "false" or "off" or "no" => false,
+            var text => throw new SettingsException($"{key} must be true or false, got '{text}'"),
+        };
 
         public T Choice<T>(string key, IReadOnlyDictionary<string, T> choices)
         {

@@ -23,7 +23,10 @@ public static class SimulateCommand
             settings.Server.Seed, message => output.WriteLine(message));
         var partitions = Partitioner.Split(settings.Partition, data.Train.Labels, settings.Clients, settings.SamplesPerClient,
             settings.Server.Seed, settings.DirichletAlpha);
-        var spec = new SimulationSpec(settings.Model, data, partitions, settings.Server, settings.Faults, Workers: settings.Threads);
+        var spec = new SimulationSpec(settings.Model, data, partitions, settings.Server, settings.Faults, Workers: settings.Threads)
+        {
+            Attack = settings.Attack,
+        };
 
         output.WriteLine(
             $"AkkaFed simulate: {data.Train.Name} ({data.Train.Count} train / {data.Test.Count} test), model {Architectures.NameOf(settings.Model)}, " +
@@ -69,6 +72,10 @@ public static class SimulateCommand
         if (m.BytesSent + m.BytesReceived > 0)
         {
             line += string.Create(CultureInfo.InvariantCulture, $" sent={m.BytesSent / 1e6:F2}MB received={m.BytesReceived / 1e6:F2}MB");
+        }
+        if (m.Epsilon is { } epsilon)
+        {
+            line += string.Create(CultureInfo.InvariantCulture, $" epsilon={epsilon:F3}");
         }
         line += string.Create(CultureInfo.InvariantCulture, $" time={m.Seconds:F1}s");
         return m.Succeeded ? line : $"{line} FAILED: {m.FailureReason}";

@@ -45,11 +45,48 @@ public sealed class SettingsTests
     [InlineData("client-weighting", "by-size", "client-weighting must be one of num_examples, uniform")]
     [InlineData("dropout-fraction", "2", "dropout-fraction must be in [0, 1]")]
     [InlineData("dataset", "idx", "dataset = idx needs data-dir")]
+    [InlineData("proximal-mu", "-0.1", "proximal-mu must be zero or positive")]
+    [InlineData("proximal-mu", "0.1", "proximal-mu is FedProx's")]
+    [InlineData("trimmed-fraction", "0.5", "trimmed-fraction must be in [0, 0.5)")]
+    [InlineData("strategy", "fedsomething", "strategy must be one of fedavg, fedsgd")]
+    [InlineData("aggregator", "mode", "aggregator must be one of mean, median")]
+    [InlineData("attack", "bribe", "attack must be one of none, sign-flip")]
+    [InlineData("dp-noise-multiplier", "1.0", "dp-noise-multiplier = 1 needs dp-clip-norm")]
+    [InlineData("dp-clip-norm", "-1", "dp-clip-norm must be zero (off) or positive")]
+    [InlineData("dp-adaptive", "maybe", "dp-adaptive must be true or false")]
     public void Contradictory_or_malformed_settings_are_refused_naming_the_setting(string key, string value, string message)
     {
         var error = Assert.Throws<SettingsException>(() => With((key, value)));
 
         Assert.Contains(message, error.Message);
+    }
+
+    [Fact]
+    public void A_server_momentum_outside_0_1_is_refused_for_fedavgm()
+    {
+        var error = Assert.Throws<SettingsException>(() => With(("strategy", "fedavgm"), ("server-momentum", "1.5")));
+
+        Assert.Contains("server-momentum", error.Message);
+    }
+
+    [Fact]
+    public void Krum_with_too_few_clients_for_the_assumed_attackers_is_refused()
+    {
+        var error = Assert.Throws<SettingsException>(() =>
+            With(("aggregator", "krum"), ("krum-byzantine", "2"), ("min-clients", "5")));
+
+        Assert.Contains("krum-byzantine = 2 needs at least 2 * 2 + 3 = 7 updates per round, but min-clients is 5", error.Message);
+    }
+
+    [Fact]
+    public void A_strategy_is_chosen_by_name_with_its_settings()
+    {
+        var settings = With(("strategy", "fedprox"), ("proximal-mu", "0.01"), ("aggregator", "trimmed-mean"), ("trimmed-fraction", "0.2"));
+
+        Assert.Equal("fedprox", settings.Server.Strategy.Name);
+        Assert.Equal(0.01, settings.Server.Strategy.ProximalMu);
+        Assert.Equal(AggregatorKind.TrimmedMean, settings.Server.Strategy.Aggregator);
+        Assert.Equal(0.01, settings.Server.CreateStrategy().ConfigureFit(1, new[] { "a" }).Options.ProximalMu);
     }
 
     [Fact]

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using AkkaFed.Model.Federation;
+using AkkaFed.Model.Privacy;
 
 namespace AkkaFed.Actors.Checkpoints;
 
@@ -21,7 +22,13 @@ public sealed record Checkpoint(
     IReadOnlyList<RoundMetrics> Metrics)
 {
     private static readonly byte[] Magic = "AKFEDCKP"u8.ToArray();
-    private const byte Version = 1;
+    private const byte Version = 2;
+
+    /// <summary>DP-FedAvg's clip norm and the rounds its privacy ledger has recorded; null without DP.</summary>
+    public PrivacyState? Privacy { get; init; }
+
+    /// <summary>What of <see cref="PrivacyState"/> is written: the ledger is rebuilt from its entries.</summary>
+    private sealed record PrivacyRecord(double ClipNorm, IReadOnlyList<LedgerEntry> Entries);
     private const int HashLength = 32;
 
     private static readonly JsonSerializerOptions Json = new()
@@ -37,7 +44,10 @@ public sealed record Checkpoint(
     public byte[] ToBytes()
     {
         var metrics = JsonSerializer.SerializeToUtf8Bytes(Metrics, Json);
-        long payloadLength = 12 + ArrayBytes(State.Weights) + 4 + ServerOptimizerState.Sum(ArrayBytes) + 4 + metrics.Length;
+        var privacy = JsonSerializer.SerializeToUtf8Bytes(
+            Privacy is null ? null : new PrivacyRecord(Privacy.ClipNorm, Privacy.Ledger.Entries), Json);
+        long payloadLength = 12 + ArrayBytes(State.Weights) + 4 + ServerOptimizerState.Sum(ArrayBytes) + 4 + metrics.Length
+                             + 4 + privacy.Length;
         var bytes = new byte[Magic.Length + 1 + 8 + payloadLength + HashLength];
         var writer = new SpanWriter(bytes);
         writer.Bytes(Magic);
@@ -55,6 +65,8 @@ public sealed record Checkpoint(
         }
         writer.Int(metrics.Length);
         writer.Bytes(metrics);
+        writer.Int(privacy.Length);
+        writer.Bytes(privacy);
         SHA256.HashData(bytes.AsSpan(payloadStart, (int)payloadLength), bytes.AsSpan(writer.Position, HashLength));
         return bytes;
     }
@@ -97,11 +109,18 @@ public sealed record Checkpoint(
         }
         var metrics = JsonSerializer.Deserialize<List<RoundMetrics>>(reader.Bytes(reader.Count()), Json)
                       ?? throw new InvalidDataException("metrics missing");
+        var privacy = JsonSerializer.Deserialize<PrivacyRecord?>(reader.Bytes(reader.Count()), Json);
         if (!reader.AtEnd)
         {
-            throw new InvalidDataException("trailing bytes after the metrics");
+            throw new InvalidDataException("trailing bytes after the privacy state");
         }
-        return new Checkpoint(seed, new FederatedState(round, weights), optimizer, failures, metrics);
+        var ledger = privacy?.Entries.Aggregate(PrivacyLedger.Empty, (l, e) => l.Record(e.SamplingRate, e.NoiseMultiplier, e.Rounds));
+        var state = new FederatedState(round, weights)
+        {
+            Optimizer = new ServerOptimizerState(optimizer),
+            Privacy = privacy is null ? null : new PrivacyState(privacy.ClipNorm, ledger!),
+        };
+        return new Checkpoint(seed, state, optimizer, failures, metrics) { Privacy = state.Privacy };
     }
 
     private static long ArrayBytes(float[] values) => 4 + 4L * values.Length;

@@ -4,7 +4,14 @@ namespace AkkaFed.Model.Federation;
 /// The server's state between rounds (TFF's <c>state</c>): the round about to run and the global weights.
 /// The weights array is never mutated once the state exists; it is shared read-only.
 /// </summary>
-public sealed record FederatedState(int Round, float[] Weights);
+public sealed record FederatedState(int Round, float[] Weights)
+{
+    /// <summary>The server optimizer's state (momentum, or FedAdam's m and v); empty for SGD.</summary>
+    public ServerOptimizerState Optimizer { get; init; } = ServerOptimizerState.Empty;
+
+    /// <summary>DP-FedAvg's clip norm and privacy ledger; null when differential privacy is off.</summary>
+    public PrivacyState? Privacy { get; init; }
+}
 
 /// <summary>What happened in one round. Loss and accuracy are the clients' training metrics.</summary>
 public sealed record RoundMetrics(
@@ -24,6 +31,12 @@ public sealed record RoundMetrics(
 {
     /// <summary>Centralized evaluation of the new global model, when the caller ran one.</summary>
     public Training.Evaluation? Test { get; init; }
+
+    /// <summary>With differential privacy: epsilon spent so far, at the configured delta.</summary>
+    public double? Epsilon { get; init; }
+
+    /// <summary>With differential privacy: the clip norm the round used.</summary>
+    public double? ClipNorm { get; init; }
 
     /// <summary>Protocol payload bytes the server sent to remote clients this round (0 in one process).</summary>
     public long BytesSent { get; init; }

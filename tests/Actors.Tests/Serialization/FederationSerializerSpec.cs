@@ -127,8 +127,8 @@ public sealed class FederationSerializerSpec : TestKit
 
         // version, round, id length + "client-0042", count + floats, examples, loss, accuracy
         Assert.Equal(1 + 4 + 4 + 11 + 4 + 4 * CnnFloats + 4 + 8 + 8, resultBytes.Length);
-        // version, round, count + floats, epochs, batch size, learning rate, seed
-        Assert.Equal(1 + 4 + 4 + 4 * CnnFloats + 4 + 4 + 8 + 4, requestBytes.Length);
+        // version, round, count + floats, epochs, batch size, learning rate, proximal mu, seed
+        Assert.Equal(1 + 4 + 4 + 4 * CnnFloats + 4 + 4 + 8 + 8 + 4, requestBytes.Length);
         AssertSame(result, Serializer.FromBinary(resultBytes, "FR"));
         AssertSame(request, Serializer.FromBinary(requestBytes, "FQ"));
     }

@@ -1,0 +1,279 @@
+using AkkaFed.Model.Privacy;
+using AkkaFed.Model.Training;
+
+namespace AkkaFed.Model.Federation;
+
+/// <summary>How client updates are combined before the server optimizer's step.</summary>
+public enum AggregatorKind
+{
+    /// <summary>FedAvg's weighted mean.</summary>
+    Mean,
+    Median,
+    TrimmedMean,
+    Krum,
+    MultiKrum,
+}
+
+/// <summary>A client that was asked and did not deliver: its training threw, it died, or its update was refused.</summary>
+public sealed record ClientFailure(string ClientId, string Reason);
+
+/// <summary>Which clients train in a round, and how (Flower's <c>configure_fit</c>).</summary>
+public sealed record FitConfiguration(IReadOnlyList<string> Clients, LocalTrainingOptions Options);
+
+/// <summary>
+/// A federated optimisation strategy, shaped like Flower's <c>Strategy</c>: it decides how a round is
+/// configured and how its results and failures become the next global model. It sees client ids, never
+/// actor references, and holds no state of its own: everything that lasts is in <see cref="FederatedState"/>.
+/// </summary>
+public interface IStrategy
+{
+    string Name { get; }
+
+    /// <summary>The clients asked to train in <paramref name="round"/>, drawn from <paramref name="available"/> (in a fixed order).</summary>
+    FitConfiguration ConfigureFit(int round, IReadOnlyList<string> available);
+
+    /// <summary>
+    /// The state after the round, from the accepted <paramref name="results"/> and the <paramref name="failures"/>
+    /// (selected clients that did not deliver). <paramref name="available"/> clients could have been selected.
+    /// </summary>
+    FederatedState AggregateFit(FederatedState state, IReadOnlyList<ClientUpdate> results, IReadOnlyList<ClientFailure> failures,
+        int available);
+
+    /// <summary>The clients asked to evaluate the global model on their own data (Flower's <c>configure_evaluate</c>).</summary>
+    IReadOnlyList<string> ConfigureEvaluate(int round, IReadOnlyList<string> available);
+
+    /// <summary>The clients' evaluations combined, weighted by examples (Flower's <c>aggregate_evaluate</c>); null when none.</summary>
+    Evaluation? AggregateEvaluate(int round, IReadOnlyList<Evaluation> results, IReadOnlyList<ClientFailure> failures);
+}
+
+/// <summary>The strategy's settings, as HOCON and the command line name them.</summary>
+public sealed record StrategyOptions(
+    string Name = "fedavg",
+    double ServerMomentum = 0,
+    double Beta1 = 0.9,
+    double Beta2 = 0.99,
+    double Tau = 1e-3,
+    double ProximalMu = 0,
+    AggregatorKind Aggregator = AggregatorKind.Mean,
+    double TrimmedFraction = 0.1,
+    int KrumByzantine = 0,
+    int KrumKeep = 1,
+    double NormBound = 0,
+    double EvaluateFraction = 0,
+    PrivacyOptions? Privacy = null)
+{
+    public static readonly IReadOnlyList<string> Names = new[] { "fedavg", "fedsgd", "fedavgm", "fedprox", "fedadagrad", "fedadam", "fedyogi" };
+
+    public static readonly IReadOnlyDictionary<string, AggregatorKind> Aggregators = new Dictionary<string, AggregatorKind>
+    {
+        ["mean"] = AggregatorKind.Mean,
+        ["median"] = AggregatorKind.Median,
+        ["trimmed-mean"] = AggregatorKind.TrimmedMean,
+        ["krum"] = AggregatorKind.Krum,
+        ["multi-krum"] = AggregatorKind.MultiKrum,
+    };
+
+    /// <summary>Throws, naming the setting, when a value is out of range or contradicts another.</summary>
+    /// <param name="minClients">The least number of updates a round aggregates, which robust aggregators must cope with.</param>
+    public StrategyOptions Validate(int minClients)
+    {
+        if (!Names.Contains(Name))
+            throw new ArgumentException($"strategy must be one of {string.Join(", ", Names)}, got '{Name}'");
+        if (!(ProximalMu >= 0) || double.IsInfinity(ProximalMu))
+            throw new ArgumentOutOfRangeException("proximal-mu", ProximalMu, "proximal-mu must be zero or positive and finite");
+        if (ProximalMu > 0 && Name != "fedprox")
+            throw new ArgumentException($"proximal-mu is FedProx's: set strategy = fedprox, or proximal-mu = 0 (strategy is {Name})");
+        if (!(TrimmedFraction >= 0 && TrimmedFraction < 0.5))
+            throw new ArgumentOutOfRangeException("trimmed-fraction", TrimmedFraction, "trimmed-fraction must be in [0, 0.5)");
+        if (KrumByzantine < 0)
+            throw new ArgumentOutOfRangeException("krum-byzantine", KrumByzantine, "krum-byzantine must be zero or more");
+        if (Aggregator is AggregatorKind.Krum or AggregatorKind.MultiKrum && minClients < 2 * KrumByzantine + 3)
+            throw new ArgumentException(
+                $"krum-byzantine = {KrumByzantine} needs at least 2 * {KrumByzantine} + 3 = {2 * KrumByzantine + 3} updates per round, but min-clients is {minClients}");
+        if (Aggregator == AggregatorKind.MultiKrum && (KrumKeep < 1 || KrumKeep > minClients - KrumByzantine))
+            throw new ArgumentOutOfRangeException("krum-keep", KrumKeep, $"krum-keep must be from 1 to min-clients - krum-byzantine ({minClients - KrumByzantine})");
+        if (!(NormBound >= 0) || double.IsInfinity(NormBound))
+            throw new ArgumentOutOfRangeException("norm-bound", NormBound, "norm-bound must be zero (off) or positive");
+        if (!(EvaluateFraction >= 0 && EvaluateFraction <= 1))
+            throw new ArgumentOutOfRangeException("evaluate-fraction", EvaluateFraction, "evaluate-fraction must be in [0, 1]");
+        Privacy?.Validate();
+        if (Privacy is { Enabled: true } && Aggregator != AggregatorKind.Mean)
+            throw new ArgumentException($"DP-FedAvg's guarantee is for the clipped mean: use aggregator = mean with dp-clip-norm (aggregator is {Aggregator})");
+        return this;
+    }
+}
+
+/// <summary>
+/// Central differential privacy (DP-FedAvg, McMahan et al. 2018): each update clipped to <paramref name="ClipNorm"/>,
+/// Gaussian noise of standard deviation <c>NoiseMultiplier * ClipNorm</c> on the sum, divided by the number of
+/// clients selected. With <paramref name="Adaptive"/>, the clip norm follows the <paramref name="TargetQuantile"/>
+/// of the update norms (Andrew et al. 2021). <paramref name="ClipNorm"/> = 0 turns it off.
+/// </summary>
+public sealed record PrivacyOptions(
+    double ClipNorm = 0,
+    double NoiseMultiplier = 0,
+    double Delta = 1e-5,
+    bool Adaptive = false,
+    double TargetQuantile = 0.5,
+    double ClipLearningRate = 0.2,
+    double ClippedCountStddev = 0)
+{
+    public bool Enabled => ClipNorm > 0;
+
+    public void Validate()
+    {
+        if (!(ClipNorm >= 0) || double.IsInfinity(ClipNorm))
+            throw new ArgumentOutOfRangeException(DpSettings.ClipNorm, ClipNorm, $"{DpSettings.ClipNorm} must be zero (off) or positive");
+        if (!(NoiseMultiplier >= 0) || double.IsInfinity(NoiseMultiplier))
+            throw new ArgumentOutOfRangeException(DpSettings.NoiseMultiplier, NoiseMultiplier, $"{DpSettings.NoiseMultiplier} must be zero or positive");
+        if (NoiseMultiplier > 0 && !Enabled)
+            throw new ArgumentException($"{DpSettings.NoiseMultiplier} = {NoiseMultiplier} needs {DpSettings.ClipNorm}: without clipping, noise bounds nothing");
+        if (Enabled)
+        {
+            if (!(Delta > 0 && Delta < 1))
+                throw new ArgumentOutOfRangeException(DpSettings.Delta, Delta, $"{DpSettings.Delta} must be in (0, 1)");
+            if (Adaptive)
+            {
+                _ = new AdaptiveClipping(ClipNorm, TargetQuantile, ClipLearningRate, ClippedCountStddev);
+                if (ClippedCountStddev > 0 && NoiseMultiplier > 0)
+                {
+                    AdaptiveClipping.EffectiveNoiseMultiplier(NoiseMultiplier, ClippedCountStddev);
+                }
+            }
+        }
+    }
+}
+
+/// <summary>What DP-FedAvg carries from round to round: the current clip norm and the privacy spent.</summary>
+public sealed record PrivacyState(double ClipNorm, PrivacyLedger Ledger);
+
+/// <summary>
+/// Every strategy AkkaFed offers, as one composition: sample clients (Flower's <c>num_fit_clients</c>);
+/// bound each update's norm; combine the updates (weighted mean, median, trimmed mean, Krum, Multi-Krum);
+/// take the server optimizer's step (SGD for FedAvg, FedSGD and FedProx; momentum for FedAvgM;
+/// FedAdagrad, FedAdam, FedYogi). FedProx differs only on the client, FedSGD in a full-batch single step.
+/// With <see cref="PrivacyOptions"/>, the mean is DP-FedAvg's clipped, noised mean, and the state carries the
+/// privacy spent.
+/// </summary>
+public sealed class FederatedStrategy : IStrategy
+{
+    private readonly StrategyOptions _options;
+    private readonly double _fraction;
+    private readonly int _minClients;
+    private readonly ClientWeighting _weighting;
+    private readonly LocalTrainingOptions _local;
+    private readonly int _seed;
+    private readonly IServerOptimizer _optimizer;
+
+    public FederatedStrategy(StrategyOptions options, double fraction, int minClients, ClientWeighting weighting,
+        double serverLearningRate, LocalTrainingOptions local, int seed)
+    {
+        _options = options.Validate(minClients);
+        _fraction = fraction;
+        _minClients = minClients;
+        _weighting = weighting;
+        _seed = seed;
+        _local = options.Name switch
+        {
+            "fedsgd" => local with { Epochs = 1, BatchSize = LocalTrainingOptions.FullBatch },
+            "fedprox" => local with { ProximalMu = options.ProximalMu },
+            _ => local,
+        };
+        string optimizer = options.Name switch
+        {
+            "fedavgm" => "fedavgm",
+            "fedadagrad" or "fedadam" or "fedyogi" => options.Name,
+            _ => "sgd",
+        };
+        _optimizer = ServerOptimizers.Create(optimizer, serverLearningRate, options.ServerMomentum, options.Beta1, options.Beta2, options.Tau);
+    }
+
+    public string Name => _options.Name;
+
+    public FitConfiguration ConfigureFit(int round, IReadOnlyList<string> available)
+    {
+        int count = ClientSampling.NumFitClients(available.Count, _fraction, _minClients);
+        return new FitConfiguration(ClientSampling.Select(available, count, _seed, round), _local);
+    }
+
+    public FederatedState AggregateFit(FederatedState state, IReadOnlyList<ClientUpdate> results, IReadOnlyList<ClientFailure> failures,
+        int available)
+    {
+        if (results.Count == 0)
+        {
+            throw new ArgumentException("no results to aggregate", nameof(results));
+        }
+        if (_options.Privacy is { Enabled: true } privacy)
+        {
+            return AggregatePrivately(state, results, results.Count + failures.Count, available, privacy);
+        }
+        var deltas = results.Select(r => _options.NormBound > 0 ? RobustAggregation.BoundNorm(r.Delta, _options.NormBound) : r.Delta).ToArray();
+        var combined = _options.Aggregator switch
+        {
+            AggregatorKind.Mean => FederatedAveraging.WeightedMean(deltas, FederatedAveraging.WeightsOf(results, _weighting)),
+            AggregatorKind.Median => RobustAggregation.Median(deltas),
+            AggregatorKind.TrimmedMean => RobustAggregation.TrimmedMean(deltas, _options.TrimmedFraction),
+            AggregatorKind.Krum => RobustAggregation.Krum(deltas, _options.KrumByzantine).Aggregate,
+            AggregatorKind.MultiKrum => RobustAggregation.MultiKrum(deltas, _options.KrumByzantine, _options.KrumKeep).Aggregate,
+            _ => throw new InvalidOperationException($"unknown aggregator {_options.Aggregator}"),
+        };
+        var optimizerState = state.Optimizer.Slots.Length == 0 ? _optimizer.Initial(state.Weights.Length) : state.Optimizer;
+        var (weights, next) = _optimizer.Step(state.Weights, combined, optimizerState);
+        return new FederatedState(state.Round + 1, weights) { Optimizer = next };
+    }
+
+    private FederatedState AggregatePrivately(FederatedState state, IReadOnlyList<ClientUpdate> results, int selected, int available,
+        PrivacyOptions privacy)
+    {
+        var current = state.Privacy ?? new PrivacyState(privacy.ClipNorm, PrivacyLedger.Empty);
+        int round = state.Round;
+        var norms = results.Select(r => DifferentialPrivacy.L2Norm(r.Delta)).ToArray();
+        var clipped = results.Select(r => DifferentialPrivacy.Clip(r.Delta, current.ClipNorm)).ToArray();
+        double noise = privacy.Adaptive && privacy.ClippedCountStddev > 0 && privacy.NoiseMultiplier > 0
+            ? AdaptiveClipping.EffectiveNoiseMultiplier(privacy.NoiseMultiplier, privacy.ClippedCountStddev)
+            : privacy.NoiseMultiplier;
+        var mean = DifferentialPrivacy.NoisyMean(clipped, current.ClipNorm, noise, selected,
+            new Random(StableSeed.Mix(_seed, round, "dp-noise")));
+        double clipNorm = privacy.Adaptive
+            ? new AdaptiveClipping(current.ClipNorm, privacy.TargetQuantile, privacy.ClipLearningRate, privacy.ClippedCountStddev)
+                .Update(norms, new Random(StableSeed.Mix(_seed, round, "dp-clip")), selected).ClipNorm
+            : current.ClipNorm;
+        // The guarantee is stated for z; sampling is approximated as Poisson at q = selected / available.
+        var ledger = privacy.NoiseMultiplier > 0
+            ? current.Ledger.Record((double)selected / Math.Max(selected, available), privacy.NoiseMultiplier)
+            : current.Ledger;
+
+        var optimizerState = state.Optimizer.Slots.Length == 0 ? _optimizer.Initial(state.Weights.Length) : state.Optimizer;
+        var (weights, next) = _optimizer.Step(state.Weights, mean, optimizerState);
+        return new FederatedState(state.Round + 1, weights) { Optimizer = next, Privacy = new PrivacyState(clipNorm, ledger) };
+    }
+
+    /// <summary>Epsilon spent so far at the configured delta; null when DP is off or no noise was added.</summary>
+    public double? Epsilon(FederatedState state) =>
+        _options.Privacy is { Enabled: true } privacy && state.Privacy is { } p && p.Ledger.Rounds > 0
+            ? p.Ledger.Spent(privacy.Delta).Epsilon
+            : null;
+
+    public IReadOnlyList<string> ConfigureEvaluate(int round, IReadOnlyList<string> available)
+    {
+        if (_options.EvaluateFraction <= 0 || available.Count == 0)
+        {
+            return Array.Empty<string>();
+        }
+        int count = Math.Max(1, (int)Math.Floor(available.Count * _options.EvaluateFraction + 1e-9));
+        return ClientSampling.Select(available, count, _seed ^ 0x5eed, round);
+    }
+
+    public Evaluation? AggregateEvaluate(int round, IReadOnlyList<Evaluation> results, IReadOnlyList<ClientFailure> failures)
+    {
+        long examples = results.Sum(r => (long)r.Examples);
+        if (examples == 0)
+        {
+            return null;
+        }
+        return new Evaluation(
+            results.Sum(r => r.Loss * r.Examples) / examples,
+            results.Sum(r => r.Accuracy * r.Examples) / examples,
+            (int)Math.Min(int.MaxValue, examples));
+    }
+}
