@@ -35,6 +35,25 @@ public sealed class CheckpointTests
         Assert.Equal(original.Metrics.Select(m => m.Test), copy.Metrics.Select(m => m.Test));
     }
 
+    [Fact]
+    public void The_server_optimizer_state_and_the_privacy_ledger_survive_a_checkpoint()
+    {
+        var ledger = AkkaFed.Model.Privacy.PrivacyLedger.Empty.Record(0.1, 1.1, rounds: 4).Record(0.2, 1.1);
+        var state = new FederatedState(6, new[] { 1f, 2f })
+        {
+            Optimizer = new ServerOptimizerState(new[] { new[] { 0.1f, 0.2f }, new[] { 0.3f, 0.4f } }),
+            Privacy = new PrivacyState(0.75, ledger),
+        };
+        var original = new Checkpoint(1, state, state.Optimizer.Slots, 0, Array.Empty<RoundMetrics>()) { Privacy = state.Privacy };
+
+        var copy = Checkpoint.FromBytes(original.ToBytes());
+
+        Assert.Equal(state.Optimizer.Slots, copy.State.Optimizer.Slots);
+        Assert.Equal(0.75, copy.State.Privacy!.ClipNorm);
+        Assert.Equal(5, copy.State.Privacy.Ledger.Rounds);
+        Assert.Equal(ledger.Spent(1e-5).Epsilon, copy.State.Privacy.Ledger.Spent(1e-5).Epsilon, 12);
+    }
+
     [Theory]
     [InlineData("flip", "checksum mismatch")]
     [InlineData("truncate", "truncated")]
