@@ -42,6 +42,7 @@ public sealed class ClientActor : ReceiveActor, IWithTimers
         _server = server;
         _faults = faults;
         Receive<FitRequest>(Fit);
+        Receive<EvaluateRequest>(Evaluate);
         Receive<Chunk>(chunk =>
         {
             if (_assembler.TryAdd(chunk, Sender, out var message, out _, out var rejection))
@@ -97,6 +98,23 @@ public sealed class ClientActor : ReceiveActor, IWithTimers
             Context.Watch(Sender);
             _registeredWith = Sender;
         }
+    }
+
+    /// <summary>Federated evaluation: the global model on this client's own samples.</summary>
+    private void Evaluate(EvaluateRequest request)
+    {
+        IFederationMessage reply;
+        try
+        {
+            var result = _trainers.Current.Evaluate(request.Weights, _data, _shard);
+            reply = new EvaluateResult(request.Round, _clientId, result.Loss, result.Accuracy, result.Examples);
+        }
+        catch (Exception e)
+        {
+            _log.Warning("Round {0}: {1} failed to evaluate: {2}", request.Round, _clientId, e.Message);
+            reply = new EvaluateFailed(request.Round, _clientId, e.Message);
+        }
+        _transfer.Tell(Sender, reply, Self);
     }
 
     private void Fit(FitRequest request)

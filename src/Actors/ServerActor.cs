@@ -4,6 +4,7 @@ using Akka.Cluster;
 using Akka.Event;
 using AkkaFed.Actors.Serialization;
 using AkkaFed.Model.Federation;
+using AkkaFed.Model.Training;
 using static AkkaFed.Actors.Protocol.Training;
 
 namespace AkkaFed.Actors;
@@ -290,7 +291,89 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         {
             _log.Warning("Round {0} failed: {1}", _book.Round, failure);
         }
-        _driver.Tell(new RoundCompleted(next, metrics));
+        var evaluators = succeeded ? _strategy.ConfigureEvaluate(_book.Round, AvailableClients()) : Array.Empty<string>();
+        if (evaluators.Count == 0)
+        {
+            Complete(new RoundCompleted(next, metrics));
+            return;
+        }
+
+        // Federated evaluation: the new global model, on selected clients' own data, under the same deadline.
+        _evaluation = new PendingEvaluation(new RoundCompleted(next, metrics), evaluators.ToHashSet());
+        var request = _transfer.Prepare(new EvaluateRequest(_book.Round, next.Weights));
+        foreach (var clientId in evaluators)
+        {
+            _bytesSent += request.Tell(_clients[clientId], Self);
+        }
+        Timers.StartSingleTimer(DeadlineTimer, new EvaluationTimedOut(_book.Round), _options.RoundDeadline);
+        Become(Evaluating);
+    }
+
+    private sealed record EvaluationTimedOut(int Round);
+
+    /// <summary>A round whose model is aggregated and being evaluated by clients.</summary>
+    private sealed class PendingEvaluation(RoundCompleted round, HashSet<string> asked)
+    {
+        public RoundCompleted Round { get; } = round;
+        public HashSet<string> Asked { get; } = asked;
+        public List<Evaluation> Results { get; } = new();
+        public List<ClientFailure> Failures { get; } = new();
+        public HashSet<string> Answered { get; } = new();
+        public bool IsComplete => Answered.Count >= Asked.Count;
+    }
+
+    private PendingEvaluation? _evaluation;
+
+    private void Evaluating()
+    {
+        Membership();
+        Receive<RunRound>(run => Sender.Tell(new RoundRefused(run.State.Round, $"round {_book.Round} is in flight")));
+        Receive<FitResult>(_ => _lateWhileIdle++);
+        Receive<FitFailed>(_ => _lateWhileIdle++);
+        Receive<EvaluateResult>(result => Answered(result.Round, result.ClientId,
+            pending => pending.Results.Add(new Evaluation(result.Loss, result.Accuracy, result.Examples))));
+        Receive<EvaluateFailed>(failed => Answered(failed.Round, failed.ClientId,
+            pending => pending.Failures.Add(new ClientFailure(failed.ClientId, failed.Reason))));
+        Receive<EvaluationTimedOut>(timeout => timeout.Round == _book.Round, _ => CompleteEvaluation());
+        Receive<RoundTimedOut>(_ => { });
+        Receive<EvaluationTimedOut>(_ => { });
+    }
+
+    private void Answered(int round, string clientId, Action<PendingEvaluation> record)
+    {
+        var pending = _evaluation!;
+        bool fromOwner = _clients.TryGetValue(clientId, out var owner) && owner.Equals(Sender);
+        // Counted once, only from the client that was asked, only for this round.
+        if (round != _book.Round || !fromOwner || !pending.Asked.Contains(clientId) || !pending.Answered.Add(clientId))
+        {
+            return;
+        }
+        record(pending);
+        if (pending.IsComplete)
+        {
+            CompleteEvaluation();
+        }
+    }
+
+    private void CompleteEvaluation()
+    {
+        Timers.Cancel(DeadlineTimer);
+        var pending = _evaluation!;
+        _evaluation = null;
+        var federated = _strategy.AggregateEvaluate(_book.Round, pending.Results, pending.Failures);
+        var metrics = pending.Round.Metrics with
+        {
+            FederatedTest = federated,
+            Seconds = _clock.Elapsed.TotalSeconds,
+            BytesSent = _bytesSent,
+            BytesReceived = _bytesReceived,
+        };
+        Complete(pending.Round with { Metrics = metrics });
+    }
+
+    private void Complete(RoundCompleted completed)
+    {
+        _driver.Tell(completed);
         _driver = ActorRefs.Nobody;
         Become(Idle);
     }

@@ -89,6 +89,7 @@ public sealed record FederationSettings(
             read.Choice("aggregator", StrategyOptions.Aggregators),
             read.Double("trimmed-fraction"), read.Int("krum-byzantine", min: 0), read.Int("krum-keep", min: 1),
             read.Double("norm-bound"),
+            read.Double("evaluate-fraction"),
             Privacy: new PrivacyOptions(read.Double("dp-clip-norm"), read.Double("dp-noise-multiplier"), read.Double("dp-delta"),
                 read.Bool("dp-adaptive"), read.Double("dp-target-quantile"), read.Double("dp-clip-learning-rate"),
                 read.Double("dp-clipped-count-stddev")));

@@ -33,6 +33,7 @@ var settingOptions = new (string Key, string Help)[]
     ("krum-byzantine", "krum/multi-krum: attackers to tolerate"),
     ("krum-keep", "multi-krum: updates averaged"),
     ("norm-bound", "scale each update to at most this L2 norm; 0 = off"),
+    ("evaluate-fraction", "federated evaluation: share of clients that evaluate each round; 0 = off"),
     ("dp-clip-norm", "DP-FedAvg: clip each update to this L2 norm; 0 = DP off"),
     ("dp-noise-multiplier", "DP-FedAvg: noise sd as a multiple of the clip norm"),
     ("dp-delta", "DP-FedAvg: the delta epsilon is reported for"),

@@ -61,6 +61,10 @@ public static class SimulateCommand
         {
             line += string.Create(CultureInfo.InvariantCulture, $" test_loss={test.Loss:F4} test_accuracy={test.Accuracy:F4}");
         }
+        if (m.FederatedTest is { } federated)
+        {
+            line += string.Create(CultureInfo.InvariantCulture, $" fed_loss={federated.Loss:F4} fed_accuracy={federated.Accuracy:F4}");
+        }
         line += string.Create(CultureInfo.InvariantCulture, $" clients={m.Participants}/{m.Selected} stragglers={m.Stragglers}");
         foreach (var (name, count) in new[] { ("late", m.Late), ("duplicates", m.Duplicates), ("rejected", m.Rejected), ("failed", m.Failed) })
         {

@@ -63,6 +63,20 @@ public sealed class ClientActorSpec : TestKit, IDisposable
     }
 
     [Fact]
+    public void Evaluates_the_global_model_on_its_own_samples()
+    {
+        var client = StartClient(Enumerable.Range(0, 30).ToArray());
+
+        client.Tell(new EvaluateRequest(5, _global));
+
+        var result = ExpectMsg<EvaluateResult>(TimeSpan.FromSeconds(30));
+        Assert.Equal(5, result.Round);
+        Assert.Equal("client-7", result.ClientId);
+        Assert.Equal(30, result.Examples);
+        Assert.Equal(_trainers.Current.Evaluate(_global, _data, Enumerable.Range(0, 30).ToArray()).Loss, result.Loss, 5);
+    }
+
+    [Fact]
     public void The_same_request_gives_the_same_delta()
     {
         var client = StartClient(Enumerable.Range(0, 30).ToArray());

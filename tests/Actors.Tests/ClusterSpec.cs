@@ -98,14 +98,16 @@ public sealed class ClusterSpec : TestKit
         Cluster.Get(Sys).Join(Cluster.Get(Sys).SelfAddress);
         using var test = new TensorData(data.Test);
         ClusterFederation.StartServer(Sys, new RunOptions(server, ModelKind.Cnn, Rounds: 3, MaxFailedRounds: 1, WaitForClients: 2, null), test);
-        StartClientNode(data, partitions, new[] { 0, 1 });
 
-        // A rogue node joins and floods the server with a registered client's id, for every round.
+        // A rogue node joins and, once it has found the server, floods it with a registered client's id, for every round.
         var rogue = ActorSystem.Create("akkafed", Node(ClusterFederation.ClientRole));
         _clientNodes.Add(rogue);
         Cluster.Get(rogue).Join(Cluster.Get(Sys).SelfAddress);
         var target = $"{Cluster.Get(Sys).SelfAddress}/user/{ClusterFederation.SingletonName}/singleton/{FederationDriver.ServerName}";
-        rogue.ActorOf(Props.Create(() => new Rogue(target)), "rogue");
+        var found = CreateTestProbe();
+        rogue.ActorOf(Props.Create(() => new Rogue(target, found.Ref)), "rogue");
+        found.ExpectMsg("found", TimeSpan.FromSeconds(30));
+        StartClientNode(data, partitions, new[] { 0, 1 });
 
         var rounds = Enumerable.Range(0, 3).Select(_ => events.ExpectMsg<RunEvents.RoundReport>(TimeSpan.FromSeconds(60)).Metrics).ToArray();
 
@@ -117,12 +119,19 @@ public sealed class ClusterSpec : TestKit
     /// <summary>Sends huge updates in a registered client's name, as if it were that client.</summary>
     private sealed class Rogue : ReceiveActor, IWithTimers
     {
-        public Rogue(string serverPath)
+        public Rogue(string serverPath, IActorRef found)
         {
             var transfer = new ChunkedTransfer(Context.System);
             var poison = Enumerable.Repeat(1e6f, 54_410).ToArray();
             IActorRef? server = null;
-            Receive<ActorIdentity>(identity => server = identity.Subject);
+            Receive<ActorIdentity>(identity =>
+            {
+                if (identity.Subject is not null && server is null)
+                {
+                    server = identity.Subject;
+                    found.Tell("found");
+                }
+            });
             Receive<string>(_ =>
             {
                 if (server is null)
@@ -139,7 +148,7 @@ public sealed class ClusterSpec : TestKit
 
         public ITimerScheduler Timers { get; set; } = null!;
 
-        protected override void PreStart() => Timers.StartPeriodicTimer("flood", "tick", TimeSpan.FromMilliseconds(100));
+        protected override void PreStart() => Timers.StartPeriodicTimer("flood", "tick", TimeSpan.FromMilliseconds(20));
     }
 
     protected override void AfterAll()

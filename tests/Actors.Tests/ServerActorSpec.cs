@@ -205,6 +205,33 @@ public sealed class ServerActorSpec : TestKit
     }
 
     [Fact]
+    public void Federated_evaluation_asks_clients_to_evaluate_the_new_model_and_weights_their_answers_by_examples()
+    {
+        var options = Options(deadlineSeconds: 1) with { Strategy = new StrategyOptions(EvaluateFraction: 1.0) };
+        var (server, clients) = Start(options, clients: 3);
+
+        server.Tell(new RunRound(new FederatedState(1, Global)));
+        var requests = clients.Select(probe => probe.ExpectMsg<FitRequest>()).ToArray();
+        for (int i = 0; i < 3; i++)
+        {
+            clients[i].Reply(Result(requests[i], i, new[] { 1f, 1f, 1f }, 100));
+        }
+        var evaluate = clients.Select(probe => probe.ExpectMsg<EvaluateRequest>()).ToArray();
+        Assert.All(evaluate, e => Assert.Equal(new[] { 2f, 3f, 4f }, e.Weights));
+        clients[0].Reply(new EvaluateResult(1, Id(0), Loss: 1.0, Accuracy: 0.5, Examples: 100));
+        clients[0].Reply(new EvaluateResult(1, Id(0), Loss: 9.0, Accuracy: 0.0, Examples: 900));
+        clients[1].Reply(new EvaluateResult(1, Id(1), Loss: 3.0, Accuracy: 1.0, Examples: 300));
+        // client 2 never answers: the deadline closes the evaluation.
+
+        var done = ExpectMsg<RoundCompleted>(TimeSpan.FromSeconds(5));
+
+        Assert.Equal(new[] { 2f, 3f, 4f }, done.State.Weights);
+        Assert.Equal((1.0 * 100 + 3.0 * 300) / 400, done.Metrics.FederatedTest!.Loss, 10);
+        Assert.Equal((0.5 * 100 + 1.0 * 300) / 400, done.Metrics.FederatedTest.Accuracy, 10);
+        Assert.Equal(400, done.Metrics.FederatedTest.Examples);
+    }
+
+    [Fact]
     public void A_second_round_while_one_is_in_flight_is_refused()
     {
         var (server, clients) = Start(Options(), clients: 1);

@@ -62,6 +62,16 @@ public sealed class StrategySpec
     }
 
     [Fact]
+    public async Task Federated_evaluation_reports_the_clients_view_next_to_the_test_set()
+    {
+        var (_, metrics) = await Run(new StrategyOptions(EvaluateFraction: 0.5), rounds: 2);
+
+        // 4 of the 8 clients of 50 samples evaluate each round.
+        Assert.All(metrics, m => Assert.Equal(200, m.FederatedTest!.Examples));
+        Assert.All(metrics, m => Assert.NotNull(m.Test));
+    }
+
+    [Fact]
     public async Task Dp_fedavg_reports_the_epsilon_of_the_rdp_accountant_after_every_round()
     {
         var privacy = new PrivacyOptions(ClipNorm: 0.5, NoiseMultiplier: 1.1, Delta: 1e-5);

@@ -31,6 +31,15 @@ public static class Training
     /// <summary>Client to server: local training threw; the client counts as failed for the round.</summary>
     public sealed record FitFailed(int Round, string ClientId, string Reason) : IFederationMessage;
 
+    /// <summary>Server to client: evaluate the new global <paramref name="Weights"/> on your own data (federated evaluation).</summary>
+    public sealed record EvaluateRequest(int Round, float[] Weights) : IFederationMessage;
+
+    /// <summary>Client to server: loss and accuracy of the global model on the client's data.</summary>
+    public sealed record EvaluateResult(int Round, string ClientId, double Loss, double Accuracy, int Examples) : IFederationMessage;
+
+    /// <summary>Client to server: evaluation threw.</summary>
+    public sealed record EvaluateFailed(int Round, string ClientId, string Reason) : IFederationMessage;
+
     /// <summary>Driver to server: run one round from <paramref name="State"/>; answered by <see cref="RoundCompleted"/>.</summary>
     public sealed record RunRound(FederatedState State);
 

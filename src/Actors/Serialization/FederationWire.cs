@@ -31,6 +31,9 @@ internal static class FederationWire
     public const string FitResultManifest = "FR";
     public const string FitFailedManifest = "FF";
     public const string ChunkManifest = "CH";
+    public const string EvaluateRequestManifest = "EQ";
+    public const string EvaluateResultManifest = "ER";
+    public const string EvaluateFailedManifest = "EF";
     public const string RoundReportManifest = "RR";
     public const string RunEndedManifest = "RE";
 
@@ -54,6 +57,9 @@ internal static class FederationWire
         FitResult => FitResultManifest,
         FitFailed => FitFailedManifest,
         Chunk => ChunkManifest,
+        EvaluateRequest => EvaluateRequestManifest,
+        EvaluateResult => EvaluateResultManifest,
+        EvaluateFailed => EvaluateFailedManifest,
         Run.RoundReport => RoundReportManifest,
         Run.Ended => RunEndedManifest,
         _ => throw new SerializationException(
@@ -62,7 +68,8 @@ internal static class FederationWire
 
     /// <summary>True for the manifests of whole messages (not <see cref="Chunk"/>), the ones a chunk may carry.</summary>
     public static bool IsMessageManifest(string manifest) => manifest is RegisterClientManifest or ClientRegisteredManifest
-        or FitRequestManifest or FitResultManifest or FitFailedManifest or RoundReportManifest or RunEndedManifest;
+        or FitRequestManifest or FitResultManifest or FitFailedManifest or RoundReportManifest or RunEndedManifest
+        or EvaluateRequestManifest or EvaluateResultManifest or EvaluateFailedManifest;
 
     private static string TypeName(string manifest) => manifest switch
     {
@@ -72,6 +79,9 @@ internal static class FederationWire
         FitResultManifest => nameof(FitResult),
         FitFailedManifest => nameof(FitFailed),
         ChunkManifest => nameof(Chunk),
+        EvaluateRequestManifest => nameof(EvaluateRequest),
+        EvaluateResultManifest => nameof(EvaluateResult),
+        EvaluateFailedManifest => nameof(EvaluateFailed),
         RoundReportManifest => nameof(Run.RoundReport),
         RunEndedManifest => nameof(Run.Ended),
         _ => "unknown message",
@@ -107,6 +117,9 @@ internal static class FederationWire
                 + FloatsSize(m.Delta, message, nameof(m.Delta)) + 4 + 8 + 8,
             FitFailed m => 4 + StringSize(m.ClientId, message, nameof(m.ClientId))
                 + StringSize(m.Reason, message, nameof(m.Reason)),
+            EvaluateRequest m => 4 + FloatsSize(m.Weights, message, nameof(m.Weights)),
+            EvaluateResult m => 4 + StringSize(m.ClientId, message, nameof(m.ClientId)) + 8 + 8 + 4,
+            EvaluateFailed m => 4 + StringSize(m.ClientId, message, nameof(m.ClientId)) + StringSize(m.Reason, message, nameof(m.Reason)),
             Run.RoundReport m => StringSize(MetricsJson(m), message, nameof(m.Metrics)),
             Run.Ended m => 4 + 1 + StringSize(m.Failure ?? "", message, nameof(m.Failure)),
             Chunk m => 8 + 4 + 4 + StringSize(m.Manifest, message, nameof(m.Manifest))
@@ -155,6 +168,22 @@ internal static class FederationWire
                 writer.String(m.ClientId);
                 writer.String(m.Reason);
                 break;
+            case EvaluateRequest m:
+                writer.Int32(m.Round);
+                writer.Floats(m.Weights);
+                break;
+            case EvaluateResult m:
+                writer.Int32(m.Round);
+                writer.String(m.ClientId);
+                writer.Double(m.Loss);
+                writer.Double(m.Accuracy);
+                writer.Int32(m.Examples);
+                break;
+            case EvaluateFailed m:
+                writer.Int32(m.Round);
+                writer.String(m.ClientId);
+                writer.String(m.Reason);
+                break;
             case Run.RoundReport m:
                 writer.String(MetricsJson(m));
                 break;
@@ -199,6 +228,10 @@ internal static class FederationWire
             FitResultManifest => new FitResult(reader.Int32("Round"), reader.String("ClientId"), reader.Floats("Delta"),
                 reader.Int32("Examples"), reader.Double("Loss"), reader.Double("Accuracy")),
             FitFailedManifest => new FitFailed(reader.Int32("Round"), reader.String("ClientId"), reader.String("Reason")),
+            EvaluateRequestManifest => new EvaluateRequest(reader.Int32("Round"), reader.Floats("Weights")),
+            EvaluateResultManifest => new EvaluateResult(reader.Int32("Round"), reader.String("ClientId"), reader.Double("Loss"),
+                reader.Double("Accuracy"), reader.Int32("Examples")),
+            EvaluateFailedManifest => new EvaluateFailed(reader.Int32("Round"), reader.String("ClientId"), reader.String("Reason")),
             RoundReportManifest => ReadRoundReport(ref reader),
             RunEndedManifest => ReadEnded(ref reader),
             _ => ReadChunk(ref reader),

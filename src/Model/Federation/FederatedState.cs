@@ -32,6 +32,9 @@ public sealed record RoundMetrics(
     /// <summary>Centralized evaluation of the new global model, when the caller ran one.</summary>
     public Training.Evaluation? Test { get; init; }
 
+    /// <summary>Federated evaluation: the global model on the evaluating clients' own data, weighted by examples.</summary>
+    public Training.Evaluation? FederatedTest { get; init; }
+
     /// <summary>With differential privacy: epsilon spent so far, at the configured delta.</summary>
     public double? Epsilon { get; init; }
 

@@ -40,6 +40,9 @@ public sealed class FederationSerializerSpec : TestKit
         new Chunk(99, 0, 2, "FR", [1, 2, 3]),
         new Run.RoundReport(new RoundMetrics(3, true, 1.5, 0.5, 10, 9, 1, 0, 0, 0, 0, 2.5)),
         new Run.Ended(8, null),
+        new EvaluateRequest(2, [1f, float.NaN]),
+        new EvaluateResult(2, "c-1", 0.5, 0.75, 100),
+        new EvaluateFailed(2, "c-1", "no data"),
     ];
 
     public static TheoryData<IFederationMessage> EveryMessageType() => new(Samples);
@@ -60,6 +63,16 @@ public sealed class FederationSerializerSpec : TestKit
         // Guards the test above: it would pass vacuously if Akka picked this serializer by default.
         using var plain = Akka.Actor.ActorSystem.Create("plain");
         Assert.IsNotType<FederationSerializer>(plain.Serialization.FindSerializerFor(new ClientRegistered("x")));
+    }
+
+    [Fact]
+    public void Evaluation_messages_round_trip()
+    {
+        var request = Assert.IsType<EvaluateRequest>(RoundTrip(new EvaluateRequest(4, [1f, -0f, float.NaN])));
+        Assert.Equal(4, request.Round);
+        WireSamples.AssertBitExact([1f, -0f, float.NaN], request.Weights);
+        Assert.Equal(new EvaluateResult(4, "c-9", 0.25, 0.875, 600), RoundTrip(new EvaluateResult(4, "c-9", 0.25, 0.875, 600)));
+        Assert.Equal(new EvaluateFailed(4, "c-9", "boom"), RoundTrip(new EvaluateFailed(4, "c-9", "boom")));
     }
 
     [Fact]
