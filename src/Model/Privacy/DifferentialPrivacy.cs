@@ -15,46 +15,21 @@ namespace AkkaFed.Model.Privacy;
 public static class DifferentialPrivacy
 {
     /// <summary>The L2 norm of <paramref name="values"/>, accumulated in double precision.</summary>
-    public static double L2Norm(ReadOnlySpan<float> values)
-    {
-        double sum = 0;
-        foreach (float value in values)
-        {
-            sum += (double)value * value;
-        }
-        return Math.Sqrt(sum);
-    }
+    public static double L2Norm(ReadOnlySpan<float> values) => Federation.RobustAggregation.L2Norm(values);
 
     /// <summary>
-    /// A copy of <paramref name="update"/> scaled so its L2 norm is at most <paramref name="clipNorm"/>;
-    /// an update already within the bound is copied unchanged.
+    /// A copy of <paramref name="update"/> scaled so its L2 norm is at most <paramref name="clipNorm"/>
+    /// (never above: the privacy guarantee is the bound itself); an update already within it is copied unchanged.
     /// </summary>
     public static float[] Clip(float[] update, double clipNorm)
     {
         ArgumentNullException.ThrowIfNull(update);
         DpSettings.RequireClipNorm(clipNorm, nameof(clipNorm));
-        double norm = L2Norm(update);
-        if (!double.IsFinite(norm))
+        if (!double.IsFinite(L2Norm(update)))
         {
             throw new ArgumentException("the update holds NaN or infinite values; it cannot be clipped", nameof(update));
         }
-        if (norm <= clipNorm)
-        {
-            return (float[])update.Clone();
-        }
-
-        // Rounding each scaled value to float can leave the norm a few ulps above the bound, and the
-        // privacy guarantee is the bound itself: shave the factor by float ulps until it holds.
-        double factor = clipNorm / norm;
-        for (int shave = 1; ; shave *= 2)
-        {
-            var clipped = Scale(update, factor);
-            if (L2Norm(clipped) <= clipNorm)
-            {
-                return clipped;
-            }
-            factor = clipNorm / norm * (1.0 - shave * Math.Pow(2, -24));
-        }
+        return Federation.RobustAggregation.BoundNorm(update, clipNorm);
     }
 
     /// <summary>
@@ -160,15 +135,5 @@ public static class DifferentialPrivacy
         double radius = Math.Sqrt(-2.0 * Math.Log(u1));
         double angle = 2.0 * Math.PI * u2;
         return (radius * Math.Cos(angle), radius * Math.Sin(angle));
-    }
-
-    private static float[] Scale(float[] values, double factor)
-    {
-        var scaled = new float[values.Length];
-        for (int i = 0; i < values.Length; i++)
-        {
-            scaled[i] = (float)(values[i] * factor);
-        }
-        return scaled;
     }
 }
