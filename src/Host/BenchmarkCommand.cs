@@ -32,16 +32,20 @@ public static class BenchmarkCommand
         var rounds = new Option<int?>("--rounds") { Description = "measured rounds (default 3)" };
         var suite = new Option<string>("--suite")
         {
-            Description = "throughput: simulation against centralized training; cluster: one process against four",
+            Description = "throughput: simulation against centralized training; cluster: one process against four; scale: aggregation, serialization, memory",
             DefaultValueFactory = _ => "throughput",
         };
-        suite.AcceptOnlyFromAmong("throughput", "cluster");
+        suite.AcceptOnlyFromAmong("throughput", "cluster", "scale");
         var command = new Command("benchmark", "Measure AkkaFed against its targets (see BENCHMARKS.md).");
         command.Options.Add(quick);
         command.Options.Add(rounds);
         command.Options.Add(suite);
         command.SetAction(async (parse, cancel) =>
         {
+            if (parse.GetValue(suite) == "scale")
+            {
+                return await Cli.Guard(() => ScaleBenchmark.RunAsync(parse.GetValue(rounds) ?? 200, Console.Out));
+            }
             if (parse.GetValue(suite) == "cluster")
             {
                 return await Cli.Guard(() => ClusterBenchmark.RunAsync(parse.GetValue(rounds) ?? 3, Console.Out));
