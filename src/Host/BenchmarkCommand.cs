@@ -89,7 +89,7 @@ public static class BenchmarkCommand
         }
 
         double simulated;
-        await using (var process = await FederatedProcess.StartAsync(spec, config: Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING")))
+        await using (var process = await FederatedProcess.StartAsync(spec, config: SimulateCommand.QuietAkka))
         {
             var state = process.Initialize();
             (state, _) = await process.NextAsync(state); // warm-up

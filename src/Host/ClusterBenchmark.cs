@@ -54,7 +54,7 @@ public static class ClusterBenchmark
             new LocalTrainingOptions(1, 10, 0.01), 0);
         var spec = new SimulationSpec(ModelKind.McMahanCnn, data, partitions, server, SimulatedFaults.None, Environment.ProcessorCount);
         await using var process = await FederatedProcess.StartAsync(spec,
-            config: Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING"));
+            config: SimulateCommand.QuietAkka);
         var state = process.Initialize();
         (state, _) = await process.NextAsync(state);
         double seconds = 0;

@@ -20,8 +20,7 @@ public static class ClusterCommands
     {
         var settings = FederationSettings.Create(config);
         var node = NodeSettings.Create(config);
-        var data = DatasetCatalog.Load(settings.Dataset, settings.DataDir, settings.CacheDir ?? DatasetCatalog.DefaultCacheDir(),
-            settings.Server.Seed, output.WriteLine);
+        var data = settings.LoadData(output.WriteLine);
         using var test = new TensorData(data.Test);
         var options = new RunOptions(settings.Server, settings.Model, settings.Rounds, settings.MaxFailedRounds,
             node.WaitForClients == 0 ? settings.Clients : node.WaitForClients, node.CheckpointDir);
@@ -92,10 +91,8 @@ public static class ClusterCommands
     {
         var settings = FederationSettings.Create(config);
         var node = NodeSettings.Create(config);
-        var data = DatasetCatalog.Load(settings.Dataset, settings.DataDir, settings.CacheDir ?? DatasetCatalog.DefaultCacheDir(),
-            settings.Server.Seed, output.WriteLine);
-        var partitions = Partitioner.Split(settings.Partition, data.Train.Labels, settings.Clients, settings.SamplesPerClient,
-            settings.Server.Seed, settings.DirichletAlpha);
+        var data = settings.LoadData(output.WriteLine);
+        var partitions = settings.Partitions(data);
         // A share of a common dataset keeps the clients' global names; a node's own data is named after the node.
         bool shared = node.PartitionCount > 1;
         var mine = Enumerable.Range(0, partitions.Length).Where(k => k % node.PartitionCount == node.PartitionIndex).ToArray();

@@ -48,6 +48,14 @@ public sealed record FederationSettings(
         ["uniform"] = ClientWeighting.Uniform,
     };
 
+    /// <summary>The dataset these settings name, from its data folder or cache.</summary>
+    public DatasetSplit LoadData(Action<string> log) =>
+        Data.DatasetCatalog.Load(Dataset, DataDir, CacheDir ?? Data.DatasetCatalog.DefaultCacheDir(), Server.Seed, log);
+
+    /// <summary>The dataset's training set split among <see cref="Clients"/> clients as configured.</summary>
+    public int[][] Partitions(DatasetSplit data) =>
+        Partitioner.Split(Partition, data.Train.Labels, Clients, SamplesPerClient, Server.Seed, DirichletAlpha);
+
     /// <summary>The defaults: hocon/simulation.conf, embedded in the program.</summary>
     public static Config Defaults() => Embedded("simulation.conf");
 

@@ -58,7 +58,7 @@ public static class ScaleBenchmark
     private static void Serialization(TextWriter output)
     {
         using var system = ActorSystem.Create("bench",
-            Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING").WithFallback(FederationSerialization.Config));
+            SimulateCommand.QuietAkka.WithFallback(FederationSerialization.Config));
         var delta = new float[McMahanFloats];
         new Random(2).NextBytes(System.Runtime.InteropServices.MemoryMarshal.AsBytes(delta.AsSpan()));
         var message = new FitResult(3, "client-00001", delta, 600, 0.5, 0.5);
@@ -89,7 +89,7 @@ public static class ScaleBenchmark
         var server = new ServerOptions(1.0, 1, TimeSpan.FromMinutes(5), ClientWeighting.NumExamples, 1.0, new LocalTrainingOptions(), 0);
         var spec = new SimulationSpec(ModelKind.Cnn, data, partitions, server, SimulatedFaults.None, Environment.ProcessorCount);
         await using var process = await FederatedProcess.StartAsync(spec,
-            config: Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING"));
+            config: SimulateCommand.QuietAkka);
         var state = process.Initialize();
         long atTen = 0;
         long resident = 0;

@@ -14,15 +14,13 @@ namespace AkkaFed.Host;
 public static class SimulateCommand
 {
     /// <summary>Akka's own logging stays quiet unless the configuration asks for more.</summary>
-    private static readonly Config QuietAkka = ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING");
+    public static readonly Config QuietAkka = ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING");
 
     public static async Task<int> RunAsync(Config config, TextWriter output, CancellationToken cancel)
     {
         var settings = FederationSettings.Create(config);
-        var data = DatasetCatalog.Load(settings.Dataset, settings.DataDir, settings.CacheDir ?? DatasetCatalog.DefaultCacheDir(),
-            settings.Server.Seed, message => output.WriteLine(message));
-        var partitions = Partitioner.Split(settings.Partition, data.Train.Labels, settings.Clients, settings.SamplesPerClient,
-            settings.Server.Seed, settings.DirichletAlpha);
+        var data = settings.LoadData(output.WriteLine);
+        var partitions = settings.Partitions(data);
         var spec = new SimulationSpec(settings.Model, data, partitions, settings.Server, settings.Faults, Workers: settings.Threads)
         {
             Attack = settings.Attack,
