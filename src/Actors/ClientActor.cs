@@ -9,30 +9,34 @@ using static AkkaFed.Actors.Protocol.Training;
 namespace AkkaFed.Actors;
 
 /// <summary>
-/// One data holder. Owns its shard (indices into a dataset shared by every client of the process) and
+/// One data holder. Owns its shard (a view into the indices of a dataset shared by every client of the process) and
 /// trains on request with the trainer of the worker thread it runs on. Runs on the training dispatcher,
 /// so local training never starves the server, timers or heartbeats.
 /// </summary>
-public sealed class ClientActor : ReceiveActor, IWithTimers
+/// <remarks>
+/// A simulation may hold a million of these, so an idle client is kept to its fields: a plain
+/// <see cref="UntypedActor"/> (no per-instance handler tables), and the logger, the chunking state and the
+/// registration timer exist only while they are needed.
+/// </remarks>
+public sealed class ClientActor : UntypedActor
 {
     /// <summary>How often an unacknowledged registration is sent again (the server may be moving).</summary>
     public static readonly TimeSpan RegistrationRetry = TimeSpan.FromSeconds(2);
-    private const string RegistrationTimer = "register";
 
     private readonly string _clientId;
-    private readonly int[] _shard;
+    private readonly ReadOnlyMemory<int> _shard;
     private readonly TensorData _data;
     private readonly TrainerPool _trainers;
     private readonly IActorRef _server;
     private readonly SimulatedFaults _faults;
     private readonly Attack _attack;
-    private readonly ILoggingAdapter _log = Context.GetLogger();
     private IActorRef _registeredWith = ActorRefs.Nobody;
-    private readonly ChunkedTransfer _transfer = new(Context.System);
-    private readonly ChunkAssembler _assembler = new();
+    private ICancelable? _registration;
+    private ChunkedTransfer? _transfer;
+    private ChunkAssembler? _assembler;
 
-    public ClientActor(string clientId, int[] shard, TensorData data, TrainerPool trainers, IActorRef server, SimulatedFaults faults,
-        Attack attack)
+    public ClientActor(string clientId, ReadOnlyMemory<int> shard, TensorData data, TrainerPool trainers, IActorRef server,
+        SimulatedFaults faults, Attack attack)
     {
         _attack = attack;
         _clientId = clientId;
@@ -41,57 +45,91 @@ public sealed class ClientActor : ReceiveActor, IWithTimers
         _trainers = trainers;
         _server = server;
         _faults = faults;
-        Receive<FitRequest>(Fit);
-        Receive<EvaluateRequest>(Evaluate);
-        Receive<Chunk>(chunk =>
-        {
-            if (_assembler.TryAdd(chunk, Sender, out var message, out _, out var rejection))
-            {
-                Self.Tell(message, Sender);
-            }
-            else if (rejection is not null)
-            {
-                _log.Warning("{0}: dropped a malformed message from {1}: {2}", _clientId, Sender.Path, rejection.Message);
-            }
-        });
-        Receive<ReplyLater>(later => _transfer.Tell(later.To, later.Reply, Self));
-        Receive<ClientRegistered>(_ => OnRegistered());
-        Receive<RegisterAgain>(_ => Register());
-        Receive<Terminated>(terminated => terminated.ActorRef.Equals(_registeredWith), _ =>
-        {
-            _log.Info("{0}: the server is gone; registering with its successor", _clientId);
-            _registeredWith = ActorRefs.Nobody;
-            Register();
-        });
     }
 
-    public ITimerScheduler Timers { get; set; } = null!;
-
-    private sealed record RegisterAgain;
+    private sealed record RegisterAgain
+    {
+        public static readonly RegisterAgain Instance = new();
+    }
 
     private sealed record ReplyLater(IActorRef To, IFederationMessage Reply);
 
-    public static Props Props(string clientId, int[] shard, TensorData data, TrainerPool trainers, IActorRef server,
+    public static Props Props(string clientId, ReadOnlyMemory<int> shard, TensorData data, TrainerPool trainers, IActorRef server,
         SimulatedFaults? faults = null, Attack? attack = null) =>
         Akka.Actor.Props.Create(() => new ClientActor(clientId, shard, data, trainers, server, faults ?? SimulatedFaults.None,
                 attack ?? Attack.None))
             .WithDispatcher(AkkaFedConfig.TrainingDispatcher);
 
+    private ILoggingAdapter Log => Context.GetLogger();
+
+    private ChunkedTransfer Transfer => _transfer ??= new ChunkedTransfer(Context.System);
+
     protected override void PreStart() => Register();
+
+    protected override void PostStop() => _registration?.Cancel();
+
+    protected override void OnReceive(object message)
+    {
+        switch (message)
+        {
+            case FitRequest request:
+                Fit(request);
+                break;
+            case EvaluateRequest request:
+                Evaluate(request);
+                break;
+            case Chunk chunk:
+                OnChunk(chunk);
+                break;
+            case ReplyLater later:
+                Transfer.Tell(later.To, later.Reply, Self);
+                break;
+            case ClientRegistered:
+                OnRegistered();
+                break;
+            case RegisterAgain:
+                Register();
+                break;
+            case Terminated terminated when terminated.ActorRef.Equals(_registeredWith):
+                Log.Info("{0}: the server is gone; registering with its successor", _clientId);
+                _registeredWith = ActorRefs.Nobody;
+                Register();
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    private void OnChunk(Chunk chunk)
+    {
+        _assembler ??= new ChunkAssembler();
+        if (_assembler.TryAdd(chunk, Sender, out var message, out _, out var rejection))
+        {
+            Self.Tell(message, Sender);
+        }
+        else if (rejection is not null)
+        {
+            Log.Warning("{0}: dropped a malformed message from {1}: {2}", _clientId, Sender.Path, rejection.Message);
+        }
+        if (_assembler.InFlight == 0)
+        {
+            _assembler = null;
+        }
+    }
 
     /// <summary>Registers, and keeps registering until acknowledged: through a singleton proxy, a message can be lost while the server moves.</summary>
     private void Register()
     {
         _server.Tell(new RegisterClient(_clientId, _shard.Length));
-        if (!Timers.IsTimerActive(RegistrationTimer))
-        {
-            Timers.StartPeriodicTimer(RegistrationTimer, new RegisterAgain(), RegistrationRetry);
-        }
+        _registration ??= Context.System.Scheduler.ScheduleTellRepeatedlyCancelable(
+            RegistrationRetry, RegistrationRetry, Self, RegisterAgain.Instance, Self);
     }
 
     private void OnRegistered()
     {
-        Timers.Cancel(RegistrationTimer);
+        _registration?.Cancel();
+        _registration = null;
         if (!Sender.Equals(_registeredWith))
         {
             // Watch the server itself (not the proxy): if its node dies, register with the next one.
@@ -106,15 +144,15 @@ public sealed class ClientActor : ReceiveActor, IWithTimers
         IFederationMessage reply;
         try
         {
-            var result = _trainers.Current.Evaluate(request.Weights, _data, _shard);
+            var result = _trainers.Run(trainer => trainer.Evaluate(request.Weights, _data, _shard));
             reply = new EvaluateResult(request.Round, _clientId, result.Loss, result.Accuracy, result.Examples);
         }
         catch (Exception e)
         {
-            _log.Warning("Round {0}: {1} failed to evaluate: {2}", request.Round, _clientId, e.Message);
+            Log.Warning("Round {0}: {1} failed to evaluate: {2}", request.Round, _clientId, e.Message);
             reply = new EvaluateFailed(request.Round, _clientId, e.Message);
         }
-        _transfer.Tell(Sender, reply, Self);
+        Transfer.Tell(Sender, reply, Self);
     }
 
     private void Fit(FitRequest request)
@@ -122,7 +160,7 @@ public sealed class ClientActor : ReceiveActor, IWithTimers
         var fault = _faults.For(request.Round, _clientId);
         if (fault == FaultKind.Drop)
         {
-            _log.Debug("Round {0}: {1} drops out (simulated)", request.Round, _clientId);
+            Log.Debug("Round {0}: {1} drops out (simulated)", request.Round, _clientId);
             return;
         }
 
@@ -130,23 +168,23 @@ public sealed class ClientActor : ReceiveActor, IWithTimers
         try
         {
             int seed = StableSeed.Mix(request.Seed, request.Round, _clientId);
-            var result = _trainers.Current.Train(request.Weights, _data, _shard, request.Options, seed);
+            var result = _trainers.Run(trainer => trainer.Train(request.Weights, _data, _shard.Span, request.Options, seed));
             var delta = _attack.Corrupt(result.Delta, _clientId, request.Round);
             reply = new FitResult(request.Round, _clientId, delta, result.Examples, result.Loss, result.Accuracy);
         }
         catch (Exception e)
         {
-            _log.Warning("Round {0}: {1} failed to train: {2}", request.Round, _clientId, e.Message);
+            Log.Warning("Round {0}: {1} failed to train: {2}", request.Round, _clientId, e.Message);
             reply = new FitFailed(request.Round, _clientId, e.Message);
         }
 
         if (fault == FaultKind.Straggle)
         {
-            Timers.StartSingleTimer(("straggle", request.Round), new ReplyLater(Sender, reply), _faults.StragglerDelay);
+            Context.System.Scheduler.ScheduleTellOnce(_faults.StragglerDelay, Self, new ReplyLater(Sender, reply), Self);
         }
         else
         {
-            _transfer.Tell(Sender, reply, Self);
+            Transfer.Tell(Sender, reply, Self);
         }
     }
 }

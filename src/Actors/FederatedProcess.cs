@@ -9,13 +9,14 @@ using static AkkaFed.Actors.Protocol.Training;
 namespace AkkaFed.Actors;
 
 /// <summary>Everything a single-process simulation needs.</summary>
-/// <param name="Partitions">Client k holds the training samples <c>Partitions[k]</c>.</param>
+/// <param name="Partitions">Client k holds the training samples <c>Partitions[k]</c>, a view into one shared index array
+/// (a partitioner's <c>int[][]</c> converts implicitly).</param>
 /// <param name="Workers">Training workers: threads of the training dispatcher, and so models in memory.</param>
 /// <param name="TorchThreads">libtorch's intra-op threads, per worker.</param>
 public sealed record SimulationSpec(
     ModelKind Model,
     DatasetSplit Data,
-    int[][] Partitions,
+    Shards Partitions,
     ServerOptions Server,
     SimulatedFaults Faults,
     int Workers,
@@ -58,14 +59,20 @@ public sealed class FederatedProcess : IAsyncDisposable
         _trainers = new TrainerPool(spec.Model, spec.TorchThreads);
         _evaluator = new LocalTrainer(spec.Model);
         _server = system.ActorOf(ServerActor.Props(spec.Server), "server");
-        _clients = spec.Partitions
-            .Select((shard, k) => system.ActorOf(ClientActor.Props(ClientId(k), shard, _train, _trainers, _server, spec.Faults, spec.Attack), ClientId(k)))
-            .ToArray();
+        _clients = new IActorRef[spec.Partitions.Count];
+        for (int k = 0; k < _clients.Length; k++)
+        {
+            _clients[k] = system.ActorOf(
+                ClientActor.Props(ClientId(k), spec.Partitions[k], _train, _trainers, _server, spec.Faults, spec.Attack), ClientId(k));
+        }
     }
 
     public ActorSystem System => _system;
     public IActorRef Server => _server;
     public int ParameterCount => _evaluator.ParameterCount;
+
+    /// <summary>The models the clients train with: one per training worker.</summary>
+    public TrainerPool Trainers => _trainers;
 
     public static string ClientId(int index) => $"client-{index:D5}";
 
@@ -76,19 +83,19 @@ public sealed class FederatedProcess : IAsyncDisposable
     public static async Task<FederatedProcess> StartAsync(SimulationSpec spec, ActorSystem? system = null, Config? config = null)
     {
         spec.Server.Validate();
-        if (spec.Partitions.Length == 0)
+        if (spec.Partitions.Count == 0)
         {
             throw new ArgumentException("a federation needs at least one client", nameof(spec));
         }
-        if (spec.Partitions.Length < spec.Server.MinClients)
+        if (spec.Partitions.Count < spec.Server.MinClients)
         {
             throw new ArgumentException(
-                $"min-clients ({spec.Server.MinClients}) is more than the number of clients ({spec.Partitions.Length})");
+                $"min-clients ({spec.Server.MinClients}) is more than the number of clients ({spec.Partitions.Count})");
         }
         bool owns = system is null;
         system ??= ActorSystem.Create("akkafed", (config ?? Config.Empty).WithFallback(AkkaFedConfig.Dispatcher(spec.Workers)));
         var process = new FederatedProcess(system, owns, spec);
-        await process._server.Ask<ClientsAvailable>(new AwaitClients(spec.Partitions.Length), TimeSpan.FromMinutes(5));
+        await process._server.Ask<ClientsAvailable>(new AwaitClients(spec.Partitions.Count), TimeSpan.FromMinutes(5));
         return process;
     }
 

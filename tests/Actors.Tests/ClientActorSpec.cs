@@ -73,7 +73,7 @@ public sealed class ClientActorSpec : TestKit, IDisposable
         Assert.Equal(5, result.Round);
         Assert.Equal("client-7", result.ClientId);
         Assert.Equal(30, result.Examples);
-        Assert.Equal(_trainers.Current.Evaluate(_global, _data, Enumerable.Range(0, 30).ToArray()).Loss, result.Loss, 5);
+        Assert.Equal(_trainers.Run(trainer => trainer.Evaluate(_global, _data, Enumerable.Range(0, 30).ToArray())).Loss, result.Loss, 5);
     }
 
     [Fact]

@@ -41,6 +41,26 @@ public sealed class FederatedProcessSpec
     }
 
     [Fact]
+    public async Task Many_clients_queue_for_a_bounded_pool_of_workers_each_with_one_model()
+    {
+        // 2,000 clients, each a 10-sample view into 40 samples, every one of them selected: a round queues work
+        // for the 2 training workers instead of training 2,000 models at once.
+        var data = new DatasetSplit(TinyData.Create(40, seed: 5), TinyData.Create(20, seed: 6));
+        var server = new ServerOptions(1.0, 1, TimeSpan.FromMinutes(2), ClientWeighting.NumExamples, 1.0,
+            new LocalTrainingOptions(Epochs: 1, BatchSize: 10, LearningRate: 0.05), Seed: 1);
+        var spec = new SimulationSpec(ModelKind.TwoNN, data, Shards.Windows(40, clients: 2_000, size: 10, seed: 1), server,
+            SimulatedFaults.None, Workers: 2) { EvaluateEachRound = false };
+
+        await using var process = await FederatedProcess.StartAsync(spec);
+        var (_, metrics) = await process.NextAsync(process.Initialize());
+
+        Assert.Equal(2_000, metrics.Participants);
+        Assert.InRange(process.Trainers.PeakConcurrency, 1, 2);
+        Assert.InRange(process.Trainers.ModelCount, 1, 2);
+        Assert.InRange(process.Trainers.BusySeconds().Length, 1, 2);
+    }
+
+    [Fact]
     public async Task Stragglers_past_the_deadline_never_stall_a_round_and_their_late_updates_are_counted()
     {
         var faults = new SimulatedFaults(StragglerFraction: 0.5, StragglerDelay: TimeSpan.FromSeconds(1.5), Seed: 1);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using AkkaFed.Model.Models;
 
 namespace AkkaFed.Model.Training;
@@ -5,11 +6,14 @@ namespace AkkaFed.Model.Training;
 /// <summary>
 /// One <see cref="LocalTrainer"/> per worker thread, made on first use. Clients borrow the trainer of the
 /// thread they run on, so the number of models is bounded by the number of threads that train, never by
-/// the number of clients.
+/// the number of clients. It also counts what the scale targets rest on: how many clients train at once
+/// (at most the workers) and how long each worker spent training.
 /// </summary>
 public sealed class TrainerPool : IDisposable
 {
-    private readonly ThreadLocal<LocalTrainer> _trainers;
+    private readonly ThreadLocal<Worker> _workers;
+    private int _active;
+    private int _peakActive;
 
     public TrainerPool(ModelKind kind, int torchThreads)
     {
@@ -17,23 +21,55 @@ public sealed class TrainerPool : IDisposable
         Kind = kind;
         // Process-wide in libtorch: every worker's operators use this many threads.
         TorchSharp.torch.set_num_threads(torchThreads);
-        _trainers = new ThreadLocal<LocalTrainer>(() => new LocalTrainer(kind), trackAllValues: true);
+        _workers = new ThreadLocal<Worker>(() => new Worker(new LocalTrainer(kind)), trackAllValues: true);
     }
 
     public ModelKind Kind { get; }
 
-    /// <summary>The calling thread's trainer.</summary>
-    public LocalTrainer Current => _trainers.Value!;
-
     /// <summary>How many models exist: at most one per thread that ever trained.</summary>
-    public int ModelCount => _trainers.Values.Count;
+    public int ModelCount => _workers.Values.Count;
+
+    /// <summary>The most clients that were ever inside <see cref="Run{T}"/> at the same time.</summary>
+    public int PeakConcurrency => Volatile.Read(ref _peakActive);
+
+    /// <summary>Seconds each worker has spent inside <see cref="Run{T}"/>, busiest first.</summary>
+    public double[] BusySeconds() =>
+        _workers.Values.Select(worker => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref worker.BusyTicks)).TotalSeconds)
+            .OrderDescending().ToArray();
+
+    /// <summary>Runs <paramref name="work"/> with the calling thread's trainer, counting it as training time.</summary>
+    public T Run<T>(Func<LocalTrainer, T> work)
+    {
+        var worker = _workers.Value!;
+        int active = Interlocked.Increment(ref _active);
+        for (int peak = Volatile.Read(ref _peakActive); active > peak; peak = Volatile.Read(ref _peakActive))
+        {
+            Interlocked.CompareExchange(ref _peakActive, active, peak);
+        }
+        long start = Stopwatch.GetTimestamp();
+        try
+        {
+            return work(worker.Trainer);
+        }
+        finally
+        {
+            Interlocked.Add(ref worker.BusyTicks, Stopwatch.GetTimestamp() - start);
+            Interlocked.Decrement(ref _active);
+        }
+    }
 
     public void Dispose()
     {
-        foreach (var trainer in _trainers.Values)
+        foreach (var worker in _workers.Values)
         {
-            trainer.Dispose();
+            worker.Trainer.Dispose();
         }
-        _trainers.Dispose();
+        _workers.Dispose();
+    }
+
+    private sealed class Worker(LocalTrainer trainer)
+    {
+        public LocalTrainer Trainer { get; } = trainer;
+        public long BusyTicks;
     }
 }
