@@ -56,8 +56,10 @@ public sealed class ClientActor : UntypedActor
 
     public static Props Props(string clientId, ReadOnlyMemory<int> shard, TensorData data, TrainerPool trainers, IActorRef server,
         SimulatedFaults? faults = null, Attack? attack = null) =>
-        Akka.Actor.Props.Create(() => new ClientActor(clientId, shard, data, trainers, server, faults ?? SimulatedFaults.None,
-                attack ?? Attack.None))
+        // By type and arguments, not an expression: compiling an expression per client made creating 100,000
+        // clients take 21 s instead of 2 s.
+        Akka.Actor.Props.Create(typeof(ClientActor), clientId, shard, data, trainers, server, faults ?? SimulatedFaults.None,
+                attack ?? Attack.None)
             .WithDispatcher(AkkaFedConfig.TrainingDispatcher);
 
     private ILoggingAdapter Log => Context.GetLogger();

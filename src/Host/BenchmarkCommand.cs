@@ -44,7 +44,12 @@ public static class BenchmarkCommand
         {
             if (parse.GetValue(suite) == "scale")
             {
-                return await Cli.Guard(() => ScaleBenchmark.RunAsync(parse.GetValue(rounds) ?? 200, Console.Out));
+                var sizes = parse.GetValue(quick) ? ScaleBenchmark.Quick : ScaleBenchmark.Full;
+                if (parse.GetValue(rounds) is int memoryRounds)
+                {
+                    sizes = sizes with { MemoryRounds = memoryRounds };
+                }
+                return await Cli.Guard(() => ScaleBenchmark.RunAsync(sizes, Console.Out));
             }
             if (parse.GetValue(suite) == "cluster")
             {
@@ -61,6 +66,18 @@ public static class BenchmarkCommand
     }
 
     public static async Task<int> RunAsync(Options o, TextWriter output)
+    {
+        var (centralized, simulated) = await MeasureAsync(o, output);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"ratio simulation / centralized: {simulated / centralized:F2} (target >= 0.90)"));
+        return 0;
+    }
+
+    /// <summary>
+    /// Samples per second of centralized training (the faster of all threads on one model, or one thread) and of
+    /// the simulation's whole rounds, on the same samples with the same model and batch size.
+    /// </summary>
+    public static async Task<(double Centralized, double Simulated)> MeasureAsync(Options o, TextWriter output)
     {
         var data = DatasetCatalog.Load(o.Dataset, null, DatasetCatalog.DefaultCacheDir(), o.Seed, output.WriteLine);
         var partitions = Partitioner.Split(PartitionKind.Iid, data.Train.Labels, o.Clients, o.SamplesPerClient, o.Seed);
@@ -102,12 +119,11 @@ public static class BenchmarkCommand
             simulated = samplesPerRound * o.Rounds / seconds;
         }
         output.WriteLine(Row("AkkaFed simulation", simulated, $"{o.Threads} training workers x 1 thread, whole rounds incl. aggregation"));
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"ratio simulation / centralized: {simulated / centralized:F2} (target >= 0.90)"));
-        return 0;
+        return (centralized, simulated);
     }
 
-    private static double MeasureCentralized(Options o, TensorData train, int[] samples, int threads, long samplesPerRound)
+    /// <summary>Samples per second of one model trained on <paramref name="samples"/> for <c>o.Rounds</c> passes of <c>o.Epochs</c>.</summary>
+    public static double MeasureCentralized(Options o, TensorData train, int[] samples, int threads, long samplesPerRound)
     {
         TorchSharp.torch.set_num_threads(threads);
         using var trainer = new LocalTrainer(o.Model);

@@ -57,7 +57,8 @@ public sealed class FederatedProcessSpec
         Assert.Equal(2_000, metrics.Participants);
         Assert.InRange(process.Trainers.PeakConcurrency, 1, 2);
         Assert.InRange(process.Trainers.ModelCount, 1, 2);
-        Assert.InRange(process.Trainers.BusySeconds().Length, 1, 2);
+        Assert.InRange(process.Trainers.BusySeconds().Count, 1, 2);
+        Assert.All(process.Trainers.BusySeconds().Values, seconds => Assert.True(seconds > 0));
     }
 
     [Fact]

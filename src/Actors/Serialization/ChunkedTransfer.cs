@@ -136,13 +136,19 @@ public sealed class OutgoingMessage
             target.Tell(Message, sender);
             return encoded.Size;
         }
-        long transferId = _transfer.NextTransferId();
-        var pieces = encoded.Pieces;
-        for (int i = 0; i < pieces.Length; i++)
+        foreach (var chunk in Chunks(_transfer.NextTransferId()))
         {
-            target.Tell(new Chunk(transferId, i, pieces.Length, encoded.Manifest, pieces[i]), sender);
+            target.Tell(chunk, sender);
         }
         return encoded.Size;
+    }
+
+    /// <summary>The chunks of one remote send with id <paramref name="transferId"/>; empty when the message travels whole.</summary>
+    public Chunk[] Chunks(long transferId)
+    {
+        var encoded = _encoded.Value;
+        var pieces = encoded.Pieces ?? [];
+        return pieces.Select((piece, i) => new Chunk(transferId, i, pieces.Length, encoded.Manifest, piece)).ToArray();
     }
 
     private Encoded Encode()

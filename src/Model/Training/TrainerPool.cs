@@ -21,7 +21,8 @@ public sealed class TrainerPool : IDisposable
         Kind = kind;
         // Process-wide in libtorch: every worker's operators use this many threads.
         TorchSharp.torch.set_num_threads(torchThreads);
-        _workers = new ThreadLocal<Worker>(() => new Worker(new LocalTrainer(kind)), trackAllValues: true);
+        _workers = new ThreadLocal<Worker>(() => new Worker(new LocalTrainer(kind), Environment.CurrentManagedThreadId),
+            trackAllValues: true);
     }
 
     public ModelKind Kind { get; }
@@ -32,10 +33,10 @@ public sealed class TrainerPool : IDisposable
     /// <summary>The most clients that were ever inside <see cref="Run{T}"/> at the same time.</summary>
     public int PeakConcurrency => Volatile.Read(ref _peakActive);
 
-    /// <summary>Seconds each worker has spent inside <see cref="Run{T}"/>, busiest first.</summary>
-    public double[] BusySeconds() =>
-        _workers.Values.Select(worker => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref worker.BusyTicks)).TotalSeconds)
-            .OrderDescending().ToArray();
+    /// <summary>Seconds each worker has spent inside <see cref="Run{T}"/>, by the worker's managed thread id.</summary>
+    public IReadOnlyDictionary<int, double> BusySeconds() =>
+        _workers.Values.ToDictionary(worker => worker.ThreadId,
+            worker => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref worker.BusyTicks)).TotalSeconds);
 
     /// <summary>Runs <paramref name="work"/> with the calling thread's trainer, counting it as training time.</summary>
     public T Run<T>(Func<LocalTrainer, T> work)
@@ -67,9 +68,10 @@ public sealed class TrainerPool : IDisposable
         _workers.Dispose();
     }
 
-    private sealed class Worker(LocalTrainer trainer)
+    private sealed class Worker(LocalTrainer trainer, int threadId)
     {
         public LocalTrainer Trainer { get; } = trainer;
+        public int ThreadId { get; } = threadId;
         public long BusyTicks;
     }
 }
