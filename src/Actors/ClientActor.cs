@@ -154,6 +154,7 @@ public sealed class ClientActor : UntypedActor
             Log.Warning("Round {0}: {1} failed to evaluate: {2}", request.Round, _clientId, e.Message);
             reply = new EvaluateFailed(request.Round, _clientId, e.Message);
         }
+        WeightBuffers.Return(request.Weights);
         Transfer.Tell(Sender, reply, Self);
     }
 
@@ -179,6 +180,8 @@ public sealed class ClientActor : UntypedActor
             Log.Warning("Round {0}: {1} failed to train: {2}", request.Round, _clientId, e.Message);
             reply = new FitFailed(request.Round, _clientId, e.Message);
         }
+        // Weights that came over the wire are this client's own copy, and it is done with them.
+        WeightBuffers.Return(request.Weights);
 
         if (fault == FaultKind.Straggle)
         {

@@ -511,8 +511,8 @@ internal static class FederationWire
         public float[] Floats(string field)
         {
             int count = Length(field, 4, Array.MaxLength);
-            // Every element is overwritten below, so skipping the zeroing of megabytes of weights is safe.
-            var values = GC.AllocateUninitializedArray<float>(count);
+            // Every element is overwritten below, so a reused array (or an unzeroed new one) is safe.
+            var values = WeightBuffers.Rent(count);
             Copy(MemoryMarshal.AsBytes(values.AsSpan()));
             if (!BitConverter.IsLittleEndian)
             {
