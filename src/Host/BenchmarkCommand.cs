@@ -32,14 +32,27 @@ public static class BenchmarkCommand
         var rounds = new Option<int?>("--rounds") { Description = "measured rounds (default 3)" };
         var suite = new Option<string>("--suite")
         {
-            Description = "throughput: simulation against centralized training; cluster: one process against four; scale: aggregation, serialization, memory",
+            Description = "throughput: simulation against centralized training; cluster: one process against four; scale: issue 5's six targets at scale",
             DefaultValueFactory = _ => "throughput",
         };
         suite.AcceptOnlyFromAmong("throughput", "cluster", "scale");
+        var targets = new Option<int[]>("--target")
+        {
+            Description = "scale suite only: run just these of issue 5's targets (1 to 6), e.g. --target 2 3",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        targets.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int[]>()?.FirstOrDefault(t => t is < 1 or > 6) is int bad and not 0)
+            {
+                result.AddError($"--target {bad}: the scale targets are numbered 1 to 6");
+            }
+        });
         var command = new Command("benchmark", "Measure AkkaFed against its targets (see BENCHMARKS.md).");
         command.Options.Add(quick);
         command.Options.Add(rounds);
         command.Options.Add(suite);
+        command.Options.Add(targets);
         command.SetAction(async (parse, cancel) =>
         {
             if (parse.GetValue(suite) == "scale")
@@ -49,7 +62,8 @@ public static class BenchmarkCommand
                 {
                     sizes = sizes with { MemoryRounds = memoryRounds };
                 }
-                return await Cli.Guard(() => ScaleBenchmark.RunAsync(sizes, Console.Out));
+                var only = parse.GetValue(targets) is { Length: > 0 } chosen ? chosen : Enumerable.Range(1, 6).ToArray();
+                return await Cli.Guard(() => ScaleBenchmark.RunAsync(sizes, only, Console.Out));
             }
             if (parse.GetValue(suite) == "cluster")
             {

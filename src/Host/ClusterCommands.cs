@@ -95,7 +95,7 @@ public static class ClusterCommands
         var partitions = settings.Partitions(data);
         // A share of a common dataset keeps the clients' global names; a node's own data is named after the node.
         bool shared = node.PartitionCount > 1;
-        var mine = Enumerable.Range(0, partitions.Length).Where(k => k % node.PartitionCount == node.PartitionIndex).ToArray();
+        var mine = Enumerable.Range(0, partitions.Count).Where(k => k % node.PartitionCount == node.PartitionIndex).ToArray();
 
         var system = ActorSystem.Create("akkafed", node.AkkaConfig(ClusterFederation.ClientRole, settings.Threads).WithFallback(config));
         using var train = new TensorData(data.Train);
@@ -106,7 +106,7 @@ public static class ClusterCommands
             string id = shared ? FederatedProcess.ClientId(k) : $"{node.NodeName}-{k:D4}";
             system.ActorOf(ClientActor.Props(id, partitions[k], train, trainers, proxy, settings.Faults, settings.Attack), $"client-{k}");
         }
-        output.WriteLine($"client node {Address(system)}: {mine.Length} clients of {partitions.Length} " +
+        output.WriteLine($"client node {Address(system)}: {mine.Length} clients of {partitions.Count} " +
                          $"({data.Train.Name}, partition {node.PartitionIndex} of {node.PartitionCount})");
 
         var ended = new TaskCompletionSource<RunEvents.Ended>(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -40,6 +40,7 @@ public sealed record FederationSettings(
         ["iid"] = PartitionKind.Iid,
         ["pathological"] = PartitionKind.Pathological,
         ["dirichlet"] = PartitionKind.Dirichlet,
+        ["windows"] = PartitionKind.Windows,
     };
 
     public static readonly IReadOnlyDictionary<string, ClientWeighting> WeightingNames = new Dictionary<string, ClientWeighting>
@@ -53,8 +54,8 @@ public sealed record FederationSettings(
         Data.DatasetCatalog.Load(Dataset, DataDir, CacheDir ?? Data.DatasetCatalog.DefaultCacheDir(), Server.Seed, log);
 
     /// <summary>The dataset's training set split among <see cref="Clients"/> clients as configured.</summary>
-    public int[][] Partitions(DatasetSplit data) =>
-        Partitioner.Split(Partition, data.Train.Labels, Clients, SamplesPerClient, Server.Seed, DirichletAlpha);
+    public Shards Partitions(DatasetSplit data) =>
+        Partitioner.Shards(Partition, data.Train.Labels, Clients, SamplesPerClient, Server.Seed, DirichletAlpha);
 
     /// <summary>The defaults: hocon/simulation.conf, embedded in the program.</summary>
     public static Config Defaults() => Embedded("simulation.conf");

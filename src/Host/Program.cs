@@ -10,7 +10,7 @@ var settingOptions = new (string Key, string Help)[]
     ("model", "cnn | mcmahan-cnn | 2nn"),
     ("clients", "number of clients"),
     ("samples-per-client", "training samples per client (contiguous, iid); 0 = all samples shared out"),
-    ("partition", "contiguous | iid | pathological | dirichlet"),
+    ("partition", "contiguous | iid | pathological | dirichlet | windows"),
     ("dirichlet-alpha", "concentration of the dirichlet partition"),
     ("rounds", "number of rounds"),
     ("client-fraction", "share of available clients asked each round, in (0, 1]"),

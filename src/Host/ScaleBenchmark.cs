@@ -62,19 +62,35 @@ public static class ScaleBenchmark
 
     private sealed record Figure(string Target, string Goal, string Measured, bool? Met);
 
-    public static async Task<int> RunAsync(Sizes sizes, TextWriter output)
+    /// <summary>Runs the <paramref name="targets"/> (numbers 1 to 6) and prints each figure, then the table.</summary>
+    public static async Task<int> RunAsync(Sizes sizes, IReadOnlyCollection<int> targets, TextWriter output)
     {
         output.WriteLine($"scale benchmark: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 1e9:F0} GB");
         var figures = new List<Figure>();
-        figures.AddRange(await Overhead(sizes, output));
-        figures.Add(await ManySmallClients(sizes, output));
-        foreach (int registered in sizes.Registered)
+        if (targets.Contains(1))
+        {
+            figures.AddRange(await Overhead(sizes, output));
+        }
+        if (targets.Contains(2))
+        {
+            figures.Add(await ManySmallClients(sizes, output));
+        }
+        foreach (int registered in targets.Contains(3) ? sizes.Registered : [])
         {
             figures.AddRange(await ManyIdleClients(sizes, registered, output));
         }
-        figures.Add(Aggregation(sizes, output));
-        figures.Add(await Memory(sizes, output));
-        figures.AddRange(Serialization(sizes, output));
+        if (targets.Contains(4))
+        {
+            figures.Add(Aggregation(sizes, output));
+        }
+        if (targets.Contains(5))
+        {
+            figures.Add(await Memory(sizes, output));
+        }
+        if (targets.Contains(6))
+        {
+            figures.AddRange(Serialization(sizes, output));
+        }
 
         output.WriteLine();
         output.WriteLine("| target | goal | measured | |");

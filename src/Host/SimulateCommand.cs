@@ -28,7 +28,7 @@ public static class SimulateCommand
 
         output.WriteLine(
             $"AkkaFed simulate: {data.Train.Name} ({data.Train.Count} train / {data.Test.Count} test), model {Architectures.NameOf(settings.Model)}, " +
-            $"{partitions.Length} clients ({PartitionName(settings.Partition)}), {settings.Rounds} rounds, {settings.Threads} training threads, seed {settings.Server.Seed}");
+            $"{partitions.Count} clients ({PartitionName(settings.Partition)}), {settings.Rounds} rounds, {settings.Threads} training threads, seed {settings.Server.Seed}");
 
         await using var process = await FederatedProcess.StartAsync(spec, config: config.WithFallback(QuietAkka));
         var holder = new RoundProgressHolder();

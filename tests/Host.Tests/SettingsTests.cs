@@ -79,6 +79,20 @@ public sealed class SettingsTests
     }
 
     [Fact]
+    public void Windows_give_more_clients_than_the_dataset_has_samples_a_view_each()
+    {
+        var settings = With(("dataset", "synthetic"), ("partition", "windows"), ("clients", "50000"), ("samples-per-client", "20"));
+        var data = settings.LoadData(_ => { });
+
+        var shards = settings.Partitions(data);
+
+        Assert.True(50_000 * 20 > data.Train.Count);
+        Assert.Equal(50_000, shards.Count);
+        Assert.All(shards, shard => Assert.Equal(20, shard.Length));
+        Assert.Equal(data.Train.Count + 20 - 1, shards.Indices.Length);
+    }
+
+    [Fact]
     public void A_strategy_is_chosen_by_name_with_its_settings()
     {
         var settings = With(("strategy", "fedprox"), ("proximal-mu", "0.01"), ("aggregator", "trimmed-mean"), ("trimmed-fraction", "0.2"));

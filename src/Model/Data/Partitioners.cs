@@ -14,6 +14,12 @@ public enum PartitionKind
 
     /// <summary>Per-class proportions over clients drawn from Dirichlet(alpha) (Hsu et al., 2019).</summary>
     Dirichlet,
+
+    /// <summary>
+    /// Windows of n samples over a seeded shuffle (<see cref="Shards.Windows"/>): IID like <see cref="Iid"/> while
+    /// the samples last, then overlapping, so that 100,000 or 1,000,000 clients can be simulated on one dataset.
+    /// </summary>
+    Windows,
 }
 
 /// <summary>
@@ -42,9 +48,17 @@ public static class Partitioner
             PartitionKind.Iid => Iid(labels.Length, clients, samplesPerClient, seed),
             PartitionKind.Pathological => Pathological(labels, clients, shardsPerClient, seed),
             PartitionKind.Dirichlet => Dirichlet(labels, clients, alpha, seed),
+            PartitionKind.Windows => throw new ArgumentException("windows are views into one array: use Partitioner.Shards", nameof(kind)),
             _ => throw new ArgumentException($"unknown partition kind {kind}", nameof(kind)),
         };
     }
+
+    /// <summary>As <see cref="Split"/>, as views into one index array; the only way to get <see cref="PartitionKind.Windows"/>.</summary>
+    public static Shards Shards(
+        PartitionKind kind, byte[] labels, int clients, int samplesPerClient, int seed, double alpha = 0.5, int shardsPerClient = 2) =>
+        kind == PartitionKind.Windows
+            ? Data.Shards.Windows(labels.Length, clients, samplesPerClient > 0 ? samplesPerClient : Math.Max(1, labels.Length / clients), seed)
+            : Data.Shards.FromPartitions(Split(kind, labels, clients, samplesPerClient, seed, alpha, shardsPerClient));
 
     /// <summary>
     /// Client k gets samples [k*n, (k+1)*n), the chunks of TFF's federated-learning tutorial.
