@@ -19,8 +19,9 @@ public sealed record ClientUpdate(string ClientId, float[] Delta, int Examples, 
 public static class FederatedAveraging
 {
     /// <summary>
-    /// The weighted mean of <paramref name="deltas"/>. Summed in the order given, so a fixed order gives
-    /// bit-identical results.
+    /// The weighted mean of <paramref name="deltas"/>. Summed in float in the order given, so only a fixed order
+    /// gives bit-identical results; the server, whose updates arrive in any order, streams them into a
+    /// <see cref="FixedPointSum"/> instead.
     /// </summary>
     public static float[] WeightedMean(IReadOnlyList<float[]> deltas, IReadOnlyList<double> weights)
     {
