@@ -12,7 +12,8 @@ namespace AkkaFed.Actors;
 /// <summary>
 /// Coordinates rounds: selects clients, broadcasts the global weights, collects updates until every
 /// selected client answered or the deadline passed, then aggregates (with a quorum) or fails the round.
-/// Idle -> Collecting -> Idle. The round's rules live in <see cref="RoundBook"/>; this actor only routes.
+/// Idle -> Collecting -> Idle. The round's rules live in <see cref="RoundBook"/> and its arithmetic in the strategy's
+/// <see cref="IRoundAggregation"/>, which takes each accepted update as it arrives; this actor only routes.
 /// </summary>
 public sealed class ServerActor : ReceiveActor, IWithTimers
 {
@@ -35,6 +36,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
 
     // The round in flight (Collecting only).
     private RoundBook _book = RoundBook.Open(0, Array.Empty<string>(), 0);
+    private IRoundAggregation? _aggregation;
     private FederatedState _state = new(0, Array.Empty<float>());
     private IActorRef _driver = ActorRefs.Nobody;
     private readonly Stopwatch _clock = new();
@@ -103,6 +105,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
+        _aggregation?.Dispose();
         if (ClusterFederation.IsCluster(Context.System))
         {
             Cluster.Get(Context.System).Unsubscribe(Self);
@@ -179,6 +182,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         var plan = _strategy.ConfigureFit(round, candidates);
         var selected = plan.Clients;
         _book = RoundBook.Open(round, selected, run.State.Weights.Length) with { Late = _book.Late };
+        _aggregation = _strategy.BeginFit(run.State, selected);
         // Serialized once for all remote clients; local clients get the object itself.
         var request = _transfer.Prepare(new FitRequest(round, run.State.Weights, plan.Options, _options.Seed));
         foreach (var clientId in selected)
@@ -222,6 +226,10 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         var (book, verdict) = fromOwner || result.Round != _book.Round
             ? _book.Apply(result.Round, update)
             : (_book with { Rejected = _book.Rejected + 1 }, Verdict.Rejected);
+        if (verdict == Verdict.Accepted && !TryAggregate(update))
+        {
+            (book, verdict) = (_book with { Rejected = _book.Rejected + 1 }, Verdict.Rejected);
+        }
         if (verdict == Verdict.Rejected)
         {
             _log.Warning("Round {0}: rejected the update of {1}", _book.Round, result.ClientId);
@@ -229,11 +237,26 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         Record(book);
     }
 
+    /// <summary>Folds an accepted update into the round's aggregation, which keeps or drops its delta; false when it cannot.</summary>
+    private bool TryAggregate(ClientUpdate update)
+    {
+        try
+        {
+            _aggregation!.Add(update);
+            return true;
+        }
+        catch (ArgumentException refused)
+        {
+            _log.Warning("Round {0}: the update of {1} cannot be aggregated: {2}", _book.Round, update.ClientId, refused.Message);
+            return false;
+        }
+    }
+
     private void Record(RoundBook book)
     {
         _book = book;
         Context.System.EventStream.Publish(
-            new RoundProgress(_book.Round, _book.Updates.Count + _book.Failures.Count, _book.Selected.Length));
+            new RoundProgress(_book.Round, _book.Accepted.Count + _book.Failures.Count, _book.Selected.Length));
         if (_book.IsComplete)
         {
             CloseRound(deadlinePassed: false);
@@ -243,7 +266,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     private void CloseRound(bool deadlinePassed)
     {
         Timers.Cancel(DeadlineTimer);
-        int updates = _book.Updates.Count;
+        int updates = _book.Accepted.Count;
         if (updates >= _options.MinClients)
         {
             Finish(succeeded: true, null);
@@ -259,17 +282,19 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     {
         // Failures, for the strategy: clients that threw or died, and those that did not answer in time.
         var failures = _book.Failures.Select(f => new ClientFailure(f.Key, f.Value))
-            .Concat(_book.Selected.Where(id => !_book.Updates.ContainsKey(id) && !_book.Failures.ContainsKey(id))
+            .Concat(_book.Selected.Where(id => !_book.Accepted.ContainsKey(id) && !_book.Failures.ContainsKey(id))
                 .Select(id => new ClientFailure(id, "no answer by the deadline")))
             .ToArray();
         var next = succeeded
-            ? _strategy.AggregateFit(_state, _book.UpdatesInOrder, failures, _available)
+            ? _aggregation!.Finish(failures, _available)
             : _state with { Round = _state.Round + 1 };
+        _aggregation?.Dispose();
+        _aggregation = null;
         var (loss, accuracy) = _book.TrainingMetrics();
         var metrics = new RoundMetrics(
             _book.Round, succeeded, loss, accuracy,
             Selected: _book.Selected.Length,
-            Participants: _book.Updates.Count,
+            Participants: _book.Accepted.Count,
             Stragglers: _book.Missing,
             Late: _book.Late,
             Duplicates: _book.Duplicates,
@@ -285,7 +310,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         };
         if (succeeded)
         {
-            _log.Info("Round {0}: {1} of {2} updates", _book.Round, _book.Updates.Count, _book.Selected.Length);
+            _log.Info("Round {0}: {1} of {2} updates", _book.Round, _book.Accepted.Count, _book.Selected.Length);
         }
         else
         {

@@ -144,6 +144,50 @@ public sealed class ServerActorSpec : TestKit
     }
 
     [Fact]
+    public void An_update_beyond_the_aggregators_range_is_rejected_and_never_changes_the_model()
+    {
+        var (server, clients) = Start(Options(minClients: 1, deadlineSeconds: 0.5), clients: 2);
+
+        server.Tell(new RunRound(new FederatedState(1, Global)));
+        var requests = clients.Select(probe => probe.ExpectMsg<FitRequest>()).ToArray();
+        // Finite, but 1e6 times 100 examples is past what the exact running sum takes (2^26).
+        clients[0].Reply(Result(requests[0], 0, new[] { 1e6f, 0f, 0f }, 100));
+        clients[1].Reply(Result(requests[1], 1, new[] { 1f, 1f, 1f }, 100));
+
+        var done = ExpectMsg<RoundCompleted>(TimeSpan.FromSeconds(5));
+        Assert.True(done.Metrics.Succeeded);
+        Assert.Equal(1, done.Metrics.Rejected);
+        Assert.Equal(1, done.Metrics.Participants);
+        Assert.Equal(new[] { 2f, 3f, 4f }, done.State.Weights);
+    }
+
+    [Fact]
+    public void The_order_in_which_updates_arrive_never_changes_a_bit_of_the_model()
+    {
+        // In float, (1e6 + 0.01) - 1e6 is 0 but (1e6 - 1e6) + 0.01 is 0.01: a running sum in arrival order differs.
+        var deltas = new[] { new[] { 1e6f, 0.1f, 7.3f }, new[] { 0.01f, 0.2f, -2.9f }, new[] { -1e6f, 0.3f, 1e-5f } };
+        var examples = new[] { 1, 1, 1 };
+        var (server, clients) = Start(Options(), clients: 3);
+        float[] RunWithArrivals(int[] order)
+        {
+            // The same round from the same model each time; only the arrivals differ.
+            server.Tell(new RunRound(new FederatedState(1, Global)));
+            var requests = clients.Select(probe => probe.ExpectMsg<FitRequest>()).ToArray();
+            foreach (int i in order)
+            {
+                clients[i].Reply(Result(requests[i], i, deltas[i], examples[i]));
+            }
+            return ExpectMsg<RoundCompleted>(TimeSpan.FromSeconds(5)).State.Weights;
+        }
+
+        var first = RunWithArrivals(new[] { 0, 1, 2 });
+
+        Assert.Equal(first, RunWithArrivals(new[] { 0, 2, 1 }));
+        Assert.Equal(first, RunWithArrivals(new[] { 2, 1, 0 }));
+        Assert.Equal(1 + 0.01f / 3, first[0], 1e-6f);
+    }
+
+    [Fact]
     public void An_update_from_an_actor_that_is_not_the_registered_client_never_changes_the_model()
     {
         var (server, clients) = Start(Options(minClients: 1, deadlineSeconds: 0.5), clients: 2);

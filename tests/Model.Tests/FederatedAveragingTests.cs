@@ -89,4 +89,21 @@ public sealed class FederatedAveragingTests
         Assert.False(FederatedAveraging.AllFinite(new[] { 1f, float.NaN }));
         Assert.False(FederatedAveraging.AllFinite(new[] { float.NegativeInfinity }));
     }
+
+    [Fact]
+    public void Non_finite_values_are_detected_anywhere_in_a_long_array()
+    {
+        var values = Enumerable.Range(0, 1003).Select(i => (float)Math.Sin(i) * float.MaxValue).ToArray();
+        Assert.True(FederatedAveraging.AllFinite(values));
+
+        foreach (int position in new[] { 0, 5, 17, 500, 1001, 1002 })
+        {
+            foreach (float bad in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity })
+            {
+                var copy = (float[])values.Clone();
+                copy[position] = bad;
+                Assert.False(FederatedAveraging.AllFinite(copy), $"{bad} at {position}");
+            }
+        }
+    }
 }

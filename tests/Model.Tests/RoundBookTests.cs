@@ -32,7 +32,7 @@ public sealed class RoundBookTests
                  {
                      (2, Update("a")),
                      (3, Update("a")),
-                     (3, Update("a", value: 9f)),
+                     (3, Update("a", value: 9f, examples: 99)),
                      (3, Update("stranger")),
                      (3, new ClientUpdate("b", new[] { 1f }, 10)),
                      (3, Update("c", value: float.PositiveInfinity)),
@@ -47,7 +47,8 @@ public sealed class RoundBookTests
         Assert.Equal(1, book.Late);
         Assert.Equal(1, book.Duplicates);
         Assert.Equal(4, book.Rejected);
-        Assert.Equal(new[] { 1f, 1f }, Assert.Single(book.UpdatesInOrder).Delta);
+        // The first update of "a" stands; the duplicate changed nothing.
+        Assert.Equal(10, Assert.Single(book.AcceptedInOrder).Examples);
         Assert.Equal(2, book.Missing);
     }
 
@@ -61,7 +62,33 @@ public sealed class RoundBookTests
             (book, _) = book.Apply(1, Update(id));
         }
 
-        Assert.Equal(new[] { "z", "a", "m" }, book.UpdatesInOrder.Select(u => u.ClientId));
+        Assert.Equal(new[] { "z", "a", "m" }, book.AcceptedInOrder.Select(u => u.ClientId));
+    }
+
+    [Fact]
+    public void Training_metrics_are_the_same_to_the_last_bit_whatever_the_arrival_order()
+    {
+        var selected = Enumerable.Range(0, 30).Select(i => $"c{i}").ToArray();
+        var updates = selected.Select((id, i) => new ClientUpdate(id, new[] { 0f }, 7 + i * 13, Loss: 0.1 * (i + 1) / 3, Accuracy: 1.0 / (i + 3)))
+            .ToArray();
+
+        (double, double) MetricsAfter(IEnumerable<ClientUpdate> arrivals)
+        {
+            var book = RoundBook.Open(1, selected, expectedLength: 1);
+            foreach (var update in arrivals)
+            {
+                (book, _) = book.Apply(1, update);
+            }
+            return book.TrainingMetrics();
+        }
+
+        var inOrder = MetricsAfter(updates);
+        var reversed = MetricsAfter(updates.Reverse());
+        var shuffled = updates.ToArray();
+        new Random(4).Shuffle(shuffled);
+
+        Assert.Equal(inOrder, reversed);
+        Assert.Equal(inOrder, MetricsAfter(shuffled));
     }
 
     [Fact]

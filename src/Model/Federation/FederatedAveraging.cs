@@ -19,8 +19,9 @@ public sealed record ClientUpdate(string ClientId, float[] Delta, int Examples, 
 public static class FederatedAveraging
 {
     /// <summary>
-    /// The weighted mean of <paramref name="deltas"/>. Summed in the order given, so a fixed order gives
-    /// bit-identical results.
+    /// The weighted mean of <paramref name="deltas"/>. Summed in float in the order given, so only a fixed order
+    /// gives bit-identical results; the server, whose updates arrive in any order, streams them into a
+    /// <see cref="FixedPointSum"/> instead.
     /// </summary>
     public static float[] WeightedMean(IReadOnlyList<float[]> deltas, IReadOnlyList<double> weights)
     {
@@ -86,12 +87,28 @@ public static class FederatedAveraging
         return ApplyServerSgd(global, mean, serverLearningRate);
     }
 
-    /// <summary>True when every value is finite: an update with NaN or infinity is rejected, never averaged.</summary>
+    /// <summary>
+    /// True when every value is finite: an update with NaN or infinity is rejected, never averaged. Vectorised:
+    /// the server checks every update it receives, and one element at a time this took as long as aggregating.
+    /// </summary>
     public static bool AllFinite(ReadOnlySpan<float> values)
     {
-        foreach (float value in values)
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
         {
-            if (!float.IsFinite(value))
+            // |NaN| <= MaxValue is false, as is |infinity| <= MaxValue.
+            var largest = new Vector<float>(float.MaxValue);
+            for (; i <= values.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                if (!Vector.LessThanOrEqualAll(Vector.Abs(new Vector<float>(values.Slice(i))), largest))
+                {
+                    return false;
+                }
+            }
+        }
+        for (; i < values.Length; i++)
+        {
+            if (!float.IsFinite(values[i]))
             {
                 return false;
             }

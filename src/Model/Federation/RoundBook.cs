@@ -13,8 +13,15 @@ public enum Verdict
 }
 
 /// <summary>
+/// What a round keeps of an accepted update: its example count and training metrics. The delta itself goes to the
+/// round's <see cref="IRoundAggregation"/> and is not kept here.
+/// </summary>
+public sealed record AcceptedUpdate(string ClientId, int Examples, double Loss, double Accuracy);
+
+/// <summary>
 /// The bookkeeping of one round as an immutable value: who was asked, who answered and how. The server
 /// actor only calls <see cref="Apply(int, ClientUpdate)"/> and reads the result; all the rules live here.
+/// It holds a few numbers per selected client, never a model delta: its size is O(selected clients).
 /// </summary>
 public sealed record RoundBook
 {
@@ -22,7 +29,8 @@ public sealed record RoundBook
     {
         Round = round;
         Selected = selected;
-        SelectedSet = selected.ToImmutableHashSet();
+        // Built once and never changed, so every copy made by `with` can share it.
+        SelectedSet = new HashSet<string>(selected, StringComparer.Ordinal);
         ExpectedLength = expectedLength;
     }
 
@@ -31,23 +39,23 @@ public sealed record RoundBook
 
     public int Round { get; }
     public ImmutableArray<string> Selected { get; }
-    private ImmutableHashSet<string> SelectedSet { get; }
+    private IReadOnlySet<string> SelectedSet { get; }
     public int ExpectedLength { get; }
-    public ImmutableDictionary<string, ClientUpdate> Updates { get; init; } = ImmutableDictionary<string, ClientUpdate>.Empty;
+    public ImmutableDictionary<string, AcceptedUpdate> Accepted { get; init; } = ImmutableDictionary<string, AcceptedUpdate>.Empty;
     public ImmutableDictionary<string, string> Failures { get; init; } = ImmutableDictionary<string, string>.Empty;
     public int Late { get; init; }
     public int Duplicates { get; init; }
     public int Rejected { get; init; }
 
     /// <summary>Every selected client has either sent an update or failed.</summary>
-    public bool IsComplete => Updates.Count + Failures.Count >= Selected.Length;
+    public bool IsComplete => Accepted.Count + Failures.Count >= Selected.Length;
 
     /// <summary>Selected clients that neither replied nor failed (so far, or by the deadline).</summary>
-    public int Missing => Selected.Length - Updates.Count - Failures.Count;
+    public int Missing => Selected.Length - Accepted.Count - Failures.Count;
 
-    /// <summary>Accepted updates in selection order, so aggregation sums in an order fixed by the seed.</summary>
-    public IReadOnlyList<ClientUpdate> UpdatesInOrder =>
-        Selected.Where(Updates.ContainsKey).Select(id => Updates[id]).ToArray();
+    /// <summary>Accepted updates in selection order, so sums over them follow an order fixed by the seed.</summary>
+    public IReadOnlyList<AcceptedUpdate> AcceptedInOrder =>
+        Selected.Where(Accepted.ContainsKey).Select(id => Accepted[id]).ToArray();
 
     public (RoundBook Book, Verdict Verdict) Apply(int round, ClientUpdate update)
     {
@@ -59,7 +67,7 @@ public sealed record RoundBook
         {
             return (this with { Rejected = Rejected + 1 }, Verdict.Rejected);
         }
-        if (Updates.ContainsKey(update.ClientId) || Failures.ContainsKey(update.ClientId))
+        if (Accepted.ContainsKey(update.ClientId) || Failures.ContainsKey(update.ClientId))
         {
             return (this with { Duplicates = Duplicates + 1 }, Verdict.Duplicate);
         }
@@ -69,7 +77,8 @@ public sealed record RoundBook
         {
             return (this with { Rejected = Rejected + 1 }, Verdict.Rejected);
         }
-        return (this with { Updates = Updates.Add(update.ClientId, update) }, Verdict.Accepted);
+        var accepted = new AcceptedUpdate(update.ClientId, update.Examples, update.Loss, update.Accuracy);
+        return (this with { Accepted = Accepted.Add(update.ClientId, accepted) }, Verdict.Accepted);
     }
 
     public (RoundBook Book, Verdict Verdict) ApplyFailure(int round, string clientId, string reason)
@@ -82,7 +91,7 @@ public sealed record RoundBook
         {
             return (this with { Rejected = Rejected + 1 }, Verdict.Rejected);
         }
-        if (Updates.ContainsKey(clientId) || Failures.ContainsKey(clientId))
+        if (Accepted.ContainsKey(clientId) || Failures.ContainsKey(clientId))
         {
             return (this with { Duplicates = Duplicates + 1 }, Verdict.Duplicate);
         }
@@ -92,13 +101,13 @@ public sealed record RoundBook
     /// <summary>Example-weighted mean of the clients' training loss and accuracy.</summary>
     public (double Loss, double Accuracy) TrainingMetrics()
     {
-        double examples = Updates.Values.Sum(update => (double)update.Examples);
+        double examples = Accepted.Values.Sum(update => (double)update.Examples);
         if (examples == 0)
         {
             return (double.NaN, double.NaN);
         }
         // Selection order, so the sums are reproducible to the last bit.
-        var ordered = UpdatesInOrder;
+        var ordered = AcceptedInOrder;
         return (ordered.Sum(u => u.Loss * u.Examples) / examples, ordered.Sum(u => u.Accuracy * u.Examples) / examples);
     }
 }

@@ -33,17 +33,46 @@ public interface IStrategy
     FitConfiguration ConfigureFit(int round, IReadOnlyList<string> available);
 
     /// <summary>
-    /// The state after the round, from the accepted <paramref name="results"/> and the <paramref name="failures"/>
-    /// (selected clients that did not deliver). <paramref name="available"/> clients could have been selected.
+    /// Starts aggregating the round that trains <paramref name="state"/> with the <paramref name="selected"/> clients
+    /// (in selection order): the results go in as they arrive, and <see cref="IRoundAggregation.Finish"/> gives the
+    /// state after the round (Flower's <c>aggregate_fit</c>, one result at a time).
     /// </summary>
-    FederatedState AggregateFit(FederatedState state, IReadOnlyList<ClientUpdate> results, IReadOnlyList<ClientFailure> failures,
-        int available);
+    IRoundAggregation BeginFit(FederatedState state, IReadOnlyList<string> selected);
 
     /// <summary>The clients asked to evaluate the global model on their own data (Flower's <c>configure_evaluate</c>).</summary>
     IReadOnlyList<string> ConfigureEvaluate(int round, IReadOnlyList<string> available);
 
     /// <summary>The clients' evaluations combined, weighted by examples (Flower's <c>aggregate_evaluate</c>); null when none.</summary>
     Evaluation? AggregateEvaluate(int round, IReadOnlyList<Evaluation> results, IReadOnlyList<ClientFailure> failures);
+}
+
+/// <summary>
+/// One round's aggregation in progress, from <see cref="IStrategy.BeginFit"/>: the server adds each accepted
+/// update as it arrives and calls <see cref="Finish"/> once when the round closes. Whatever the arrival order,
+/// the result is the same to the last bit. Dispose it when the round is over, finished or not.
+/// </summary>
+public interface IRoundAggregation : IDisposable
+{
+    /// <summary>Updates added so far.</summary>
+    int Count { get; }
+
+    /// <summary>
+    /// Model deltas held until <see cref="Finish"/>: none for the streaming aggregators (the mean and DP-FedAvg's
+    /// clipped mean), one per update for the robust ones (median, trimmed mean, Krum, Multi-Krum).
+    /// </summary>
+    int RetainedDeltas { get; }
+
+    /// <summary>
+    /// Folds in an accepted update. Throws <see cref="ArgumentException"/>, changing nothing, when the update cannot
+    /// be aggregated (a length other than the model's, a value out of the aggregator's range); the server rejects it.
+    /// </summary>
+    void Add(ClientUpdate update);
+
+    /// <summary>
+    /// The state after the round, from the updates added and the <paramref name="failures"/> (selected clients that
+    /// did not deliver). <paramref name="available"/> clients could have been selected.
+    /// </summary>
+    FederatedState Finish(IReadOnlyList<ClientFailure> failures, int available);
 }
 
 /// <summary>The strategy's settings, as HOCON and the command line name them.</summary>
@@ -153,7 +182,8 @@ public sealed record PrivacyState(double ClipNorm, PrivacyLedger Ledger);
 /// take the server optimizer's step (SGD for FedAvg, FedSGD and FedProx; momentum for FedAvgM;
 /// FedAdagrad, FedAdam, FedYogi). FedProx differs only on the client, FedSGD in a full-batch single step.
 /// With <see cref="PrivacyOptions"/>, the mean is DP-FedAvg's clipped, noised mean, and the state carries the
-/// privacy spent.
+/// privacy spent. The mean and DP-FedAvg fold each update into an exact sum as it arrives (see
+/// <see cref="BeginFit"/>); the robust aggregators keep every update until the round closes.
 /// </summary>
 public sealed class FederatedStrategy : IStrategy
 {
@@ -196,56 +226,176 @@ public sealed class FederatedStrategy : IStrategy
         return new FitConfiguration(ClientSampling.Select(available, count, _seed, round), _local);
     }
 
-    public FederatedState AggregateFit(FederatedState state, IReadOnlyList<ClientUpdate> results, IReadOnlyList<ClientFailure> failures,
-        int available)
+    public IRoundAggregation BeginFit(FederatedState state, IReadOnlyList<string> selected)
     {
-        if (results.Count == 0)
-        {
-            throw new ArgumentException("no results to aggregate", nameof(results));
-        }
         if (_options.Privacy is { Enabled: true } privacy)
         {
-            return AggregatePrivately(state, results, results.Count + failures.Count, available, privacy);
+            return new PrivateAggregation(this, state, privacy);
         }
-        var deltas = results.Select(r => _options.NormBound > 0 ? RobustAggregation.BoundNorm(r.Delta, _options.NormBound) : r.Delta).ToArray();
-        var combined = _options.Aggregator switch
-        {
-            AggregatorKind.Mean => FederatedAveraging.WeightedMean(deltas, FederatedAveraging.WeightsOf(results, _weighting)),
-            AggregatorKind.Median => RobustAggregation.Median(deltas),
-            AggregatorKind.TrimmedMean => RobustAggregation.TrimmedMean(deltas, _options.TrimmedFraction),
-            AggregatorKind.Krum => RobustAggregation.Krum(deltas, _options.KrumByzantine).Aggregate,
-            AggregatorKind.MultiKrum => RobustAggregation.MultiKrum(deltas, _options.KrumByzantine, _options.KrumKeep).Aggregate,
-            _ => throw new InvalidOperationException($"unknown aggregator {_options.Aggregator}"),
-        };
+        return _options.Aggregator == AggregatorKind.Mean
+            ? new MeanAggregation(this, state)
+            : new RobustRoundAggregation(this, state, selected);
+    }
+
+    /// <summary>The server optimizer's step from <paramref name="state"/> along the round's combined delta.</summary>
+    private FederatedState Step(FederatedState state, float[] combined)
+    {
         var optimizerState = state.Optimizer.Slots.Length == 0 ? _optimizer.Initial(state.Weights.Length) : state.Optimizer;
         var (weights, next) = _optimizer.Step(state.Weights, combined, optimizerState);
         return new FederatedState(state.Round + 1, weights) { Optimizer = next };
     }
 
-    private FederatedState AggregatePrivately(FederatedState state, IReadOnlyList<ClientUpdate> results, int selected, int available,
-        PrivacyOptions privacy)
-    {
-        var current = state.Privacy ?? new PrivacyState(privacy.ClipNorm, PrivacyLedger.Empty);
-        int round = state.Round;
-        var norms = results.Select(r => DifferentialPrivacy.L2Norm(r.Delta)).ToArray();
-        var clipped = results.Select(r => DifferentialPrivacy.Clip(r.Delta, current.ClipNorm)).ToArray();
-        double noise = privacy.Adaptive && privacy.ClippedCountStddev > 0 && privacy.NoiseMultiplier > 0
-            ? AdaptiveClipping.EffectiveNoiseMultiplier(privacy.NoiseMultiplier, privacy.ClippedCountStddev)
-            : privacy.NoiseMultiplier;
-        var mean = DifferentialPrivacy.NoisyMean(clipped, current.ClipNorm, noise, selected,
-            new Random(StableSeed.Mix(_seed, round, "dp-noise")));
-        double clipNorm = privacy.Adaptive
-            ? new AdaptiveClipping(current.ClipNorm, privacy.TargetQuantile, privacy.ClipLearningRate, privacy.ClippedCountStddev)
-                .Update(norms, new Random(StableSeed.Mix(_seed, round, "dp-clip")), selected).ClipNorm
-            : current.ClipNorm;
-        // The guarantee is stated for z; sampling is approximated as Poisson at q = selected / available.
-        var ledger = privacy.NoiseMultiplier > 0
-            ? current.Ledger.Record((double)selected / Math.Max(selected, available), privacy.NoiseMultiplier)
-            : current.Ledger;
+    private float[] Bounded(float[] delta) => _options.NormBound > 0 ? RobustAggregation.BoundNorm(delta, _options.NormBound) : delta;
 
-        var optimizerState = state.Optimizer.Slots.Length == 0 ? _optimizer.Initial(state.Weights.Length) : state.Optimizer;
-        var (weights, next) = _optimizer.Step(state.Weights, mean, optimizerState);
-        return new FederatedState(state.Round + 1, weights) { Optimizer = next, Privacy = new PrivacyState(clipNorm, ledger) };
+    private static void RequireResults(int count)
+    {
+        if (count == 0)
+        {
+            throw new InvalidOperationException("no results to aggregate");
+        }
+    }
+
+    /// <summary>
+    /// FedAvg's weighted mean, streamed: each delta is folded into one exact <see cref="FixedPointSum"/> as it
+    /// arrives and dropped, so the result is the same whatever the arrival order and memory holds one accumulator.
+    /// </summary>
+    private sealed class MeanAggregation(FederatedStrategy strategy, FederatedState state) : IRoundAggregation
+    {
+        private readonly FixedPointSum _sum = new(state.Weights.Length);
+
+        public int Count => _sum.Count;
+
+        public int RetainedDeltas => 0;
+
+        public void Add(ClientUpdate update) =>
+            _sum.Add(strategy.Bounded(update.Delta), strategy._weighting == ClientWeighting.Uniform ? 1 : update.Examples);
+
+        public FederatedState Finish(IReadOnlyList<ClientFailure> failures, int available)
+        {
+            RequireResults(Count);
+            return strategy.Step(state, _sum.Mean());
+        }
+
+        public void Dispose() => _sum.Dispose();
+    }
+
+    /// <summary>
+    /// DP-FedAvg, streamed: each update is clipped on arrival and folded into one exact sum; only its norm (a
+    /// double) is kept, for adaptive clipping, which counts the norms below the clip norm in any order.
+    /// </summary>
+    private sealed class PrivateAggregation : IRoundAggregation
+    {
+        private readonly FederatedStrategy _strategy;
+        private readonly FederatedState _state;
+        private readonly PrivacyOptions _privacy;
+        private readonly PrivacyState _current;
+        private readonly FixedPointSum _clipped;
+        private readonly List<double> _norms = new();
+
+        public PrivateAggregation(FederatedStrategy strategy, FederatedState state, PrivacyOptions privacy)
+        {
+            _strategy = strategy;
+            _state = state;
+            _privacy = privacy;
+            _current = state.Privacy ?? new PrivacyState(privacy.ClipNorm, PrivacyLedger.Empty);
+            _clipped = new FixedPointSum(state.Weights.Length);
+        }
+
+        public int Count => _clipped.Count;
+
+        public int RetainedDeltas => 0;
+
+        public void Add(ClientUpdate update)
+        {
+            double norm = DifferentialPrivacy.L2Norm(update.Delta);
+            _clipped.Add(DifferentialPrivacy.Clip(update.Delta, _current.ClipNorm), 1);
+            _norms.Add(norm);
+        }
+
+        public FederatedState Finish(IReadOnlyList<ClientFailure> failures, int available)
+        {
+            RequireResults(Count);
+            int selected = Count + failures.Count;
+            int round = _state.Round;
+            int seed = _strategy._seed;
+            double noise = _privacy.Adaptive && _privacy.ClippedCountStddev > 0 && _privacy.NoiseMultiplier > 0
+                ? AdaptiveClipping.EffectiveNoiseMultiplier(_privacy.NoiseMultiplier, _privacy.ClippedCountStddev)
+                : _privacy.NoiseMultiplier;
+            var mean = DifferentialPrivacy.NoisyMean(_clipped, _current.ClipNorm, noise, selected,
+                new Random(StableSeed.Mix(seed, round, "dp-noise")));
+            double clipNorm = _privacy.Adaptive
+                ? new AdaptiveClipping(_current.ClipNorm, _privacy.TargetQuantile, _privacy.ClipLearningRate, _privacy.ClippedCountStddev)
+                    .Update(_norms, new Random(StableSeed.Mix(seed, round, "dp-clip")), selected).ClipNorm
+                : _current.ClipNorm;
+            // The guarantee is stated for z; sampling is approximated as Poisson at q = selected / available.
+            var ledger = _privacy.NoiseMultiplier > 0
+                ? _current.Ledger.Record((double)selected / Math.Max(selected, available), _privacy.NoiseMultiplier)
+                : _current.Ledger;
+            return _strategy.Step(_state, mean) with { Privacy = new PrivacyState(clipNorm, ledger) };
+        }
+
+        public void Dispose() => _clipped.Dispose();
+    }
+
+    /// <summary>
+    /// Median, trimmed mean, Krum and Multi-Krum need every update at once, by definition: this keeps each delta
+    /// (memory grows with the clients, one model each) and combines them in selection order at the end, so the
+    /// result does not depend on the arrival order.
+    /// </summary>
+    private sealed class RobustRoundAggregation : IRoundAggregation
+    {
+        private readonly FederatedStrategy _strategy;
+        private readonly FederatedState _state;
+        private readonly Dictionary<string, int> _positions;
+        private readonly float[]?[] _deltas;
+
+        public RobustRoundAggregation(FederatedStrategy strategy, FederatedState state, IReadOnlyList<string> selected)
+        {
+            _strategy = strategy;
+            _state = state;
+            _positions = new Dictionary<string, int>(selected.Count, StringComparer.Ordinal);
+            for (int i = 0; i < selected.Count; i++)
+            {
+                _positions.Add(selected[i], i);
+            }
+            _deltas = new float[]?[selected.Count];
+        }
+
+        public int Count { get; private set; }
+
+        public int RetainedDeltas => Count;
+
+        public void Add(ClientUpdate update)
+        {
+            if (!_positions.TryGetValue(update.ClientId, out int position) || _deltas[position] is not null)
+            {
+                throw new ArgumentException($"{update.ClientId} was not selected, or its update was already added", nameof(update));
+            }
+            if (update.Delta.Length != _state.Weights.Length)
+            {
+                throw new ArgumentException($"{update.Delta.Length} values, the model has {_state.Weights.Length}", nameof(update));
+            }
+            _deltas[position] = _strategy.Bounded(update.Delta);
+            Count++;
+        }
+
+        public FederatedState Finish(IReadOnlyList<ClientFailure> failures, int available)
+        {
+            RequireResults(Count);
+            var deltas = _deltas.OfType<float[]>().ToArray();
+            var options = _strategy._options;
+            var combined = options.Aggregator switch
+            {
+                AggregatorKind.Median => RobustAggregation.Median(deltas),
+                AggregatorKind.TrimmedMean => RobustAggregation.TrimmedMean(deltas, options.TrimmedFraction),
+                AggregatorKind.Krum => RobustAggregation.Krum(deltas, options.KrumByzantine).Aggregate,
+                AggregatorKind.MultiKrum => RobustAggregation.MultiKrum(deltas, options.KrumByzantine, options.KrumKeep).Aggregate,
+                _ => throw new InvalidOperationException($"unknown aggregator {options.Aggregator}"),
+            };
+            return _strategy.Step(_state, combined);
+        }
+
+        public void Dispose() => Array.Clear(_deltas);
     }
 
     /// <summary>Epsilon spent so far at the configured delta; null when DP is off or no noise was added.</summary>

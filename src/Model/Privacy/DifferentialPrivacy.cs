@@ -1,3 +1,5 @@
+using AkkaFed.Model.Federation;
+
 namespace AkkaFed.Model.Privacy;
 
 /// <summary>
@@ -15,7 +17,7 @@ namespace AkkaFed.Model.Privacy;
 public static class DifferentialPrivacy
 {
     /// <summary>The L2 norm of <paramref name="values"/>, accumulated in double precision.</summary>
-    public static double L2Norm(ReadOnlySpan<float> values) => Federation.RobustAggregation.L2Norm(values);
+    public static double L2Norm(ReadOnlySpan<float> values) => RobustAggregation.L2Norm(values);
 
     /// <summary>
     /// A copy of <paramref name="update"/> scaled so its L2 norm is at most <paramref name="clipNorm"/>
@@ -29,7 +31,7 @@ public static class DifferentialPrivacy
         {
             throw new ArgumentException("the update holds NaN or infinite values; it cannot be clipped", nameof(update));
         }
-        return Federation.RobustAggregation.BoundNorm(update, clipNorm);
+        return RobustAggregation.BoundNorm(update, clipNorm);
     }
 
     /// <summary>
@@ -65,7 +67,8 @@ public static class DifferentialPrivacy
     /// the expected count rather than the number that replied keeps the denominator independent of any one
     /// client's participation, so the sum's sensitivity stays C and the noise z C covers it. It is unbiased
     /// under Poisson sampling; with fewer replies than expected it shrinks the step rather than leaking
-    /// the count.
+    /// the count. The clipped updates are summed exactly (<see cref="FixedPointSum"/>), so the order they come in
+    /// does not matter.
     /// </remarks>
     /// <param name="clippedUpdates">Deltas already clipped to <paramref name="clipNorm"/>; one that is not is refused.</param>
     /// <param name="clipNorm">C, the L2 bound each update was clipped to (dp-clip-norm).</param>
@@ -79,11 +82,7 @@ public static class DifferentialPrivacy
         ArgumentNullException.ThrowIfNull(random);
         DpSettings.RequireClipNorm(clipNorm, nameof(clipNorm));
         DpSettings.RequireNoiseMultiplier(noiseMultiplier, nameof(noiseMultiplier));
-        if (expectedClients < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(expectedClients), expectedClients,
-                "the expected number of clients per round must be at least 1");
-        }
+        RequireExpectedClients(expectedClients);
         if (clippedUpdates.Count == 0)
         {
             throw new ArgumentException("no updates: the length of the model is unknown", nameof(clippedUpdates));
@@ -92,7 +91,7 @@ public static class DifferentialPrivacy
         int length = clippedUpdates[0].Length;
         // Clip rounds to float, so allow the bound a relative hair; anything more was not clipped.
         double tolerance = clipNorm * (1 + 1e-6);
-        var sum = new double[length];
+        using var sum = new FixedPointSum(length);
         for (int k = 0; k < clippedUpdates.Count; k++)
         {
             var update = clippedUpdates[k];
@@ -107,24 +106,47 @@ public static class DifferentialPrivacy
                     $"update {k} has L2 norm {norm:G6} above {DpSettings.ClipNorm} {clipNorm:G6}: clip it before aggregating",
                     nameof(clippedUpdates));
             }
-            for (int i = 0; i < length; i++)
-            {
-                sum[i] += update[i];
-            }
+            sum.Add(update, 1);
         }
+        return NoisyMean(sum, clipNorm, noiseMultiplier, expectedClients, random);
+    }
 
+    /// <summary>
+    /// The DP-FedAvg aggregate from the running sum of the clipped updates (each added with weight 1), as the server
+    /// streams them: (sum + N(0, (z C)^2 I)) / expected clients. The caller vouches that every update was clipped to
+    /// <paramref name="clipNorm"/>; the list form above checks it.
+    /// </summary>
+    public static float[] NoisyMean(FixedPointSum clippedSum, double clipNorm, double noiseMultiplier,
+        int expectedClients, Random random)
+    {
+        ArgumentNullException.ThrowIfNull(clippedSum);
+        ArgumentNullException.ThrowIfNull(random);
+        DpSettings.RequireClipNorm(clipNorm, nameof(clipNorm));
+        DpSettings.RequireNoiseMultiplier(noiseMultiplier, nameof(noiseMultiplier));
+        RequireExpectedClients(expectedClients);
+
+        var sum = clippedSum.Sum();
         double stddev = noiseMultiplier * clipNorm;
-        var mean = new float[length];
-        for (int i = 0; i < length; i += 2)
+        var mean = new float[sum.Length];
+        for (int i = 0; i < mean.Length; i += 2)
         {
             var (first, second) = stddev > 0 ? NextGaussianPair(random) : (0.0, 0.0);
             mean[i] = (float)((sum[i] + stddev * first) / expectedClients);
-            if (i + 1 < length)
+            if (i + 1 < mean.Length)
             {
                 mean[i + 1] = (float)((sum[i + 1] + stddev * second) / expectedClients);
             }
         }
         return mean;
+    }
+
+    private static void RequireExpectedClients(int expectedClients)
+    {
+        if (expectedClients < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(expectedClients), expectedClients,
+                "the expected number of clients per round must be at least 1");
+        }
     }
 
     /// <summary>Two independent standard normal draws (Box-Muller).</summary>

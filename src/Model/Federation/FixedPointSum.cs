@@ -1,0 +1,247 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace AkkaFed.Model.Federation;
+
+/// <summary>
+/// A running weighted sum of float vectors that is exact, so its result does not depend on the order of the
+/// additions, to the last bit. It is the streaming half of FedAvg: updates are folded in as they arrive and
+/// dropped, and memory holds one accumulator however many clients take part.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Each value becomes the fixed-point integer <c>round(value * weight * 2^32)</c>, summed in a <c>long</c>.
+/// Integer addition is associative, so updates arriving in any order (training threads race each other to the
+/// server) give the same sum; a float running sum would not. The rounding is per term, a function of one value
+/// and its weight, so it does not depend on the order either.
+/// </para>
+/// <para>
+/// Precision: each term is within 2^-33 of <c>value * weight</c> (exactly so for weights below 2^29, where the
+/// product is exact in double), so the mean is within <c>Count / (2 TotalWeight)</c> * 2^-32 of the exact weighted
+/// mean before its final rounding to float: at most 1.2e-10 with uniform weights, less with example counts.
+/// </para>
+/// <para>
+/// Range: <c>|value * weight|</c> at most <see cref="MaxWeightedValue"/> (2^26, a term of 2^58); an update
+/// beyond it, or not finite, is refused and leaves the sum as it was. The low words are summed while a bound on
+/// their magnitude stays below 2^62; before an update could take them past it, they are carried exactly into a
+/// second array of high words (allocated then, and touched only then): <c>high += low &gt;&gt; 32</c>,
+/// <c>low &amp;= 2^32 - 1</c>. Carrying changes no value, so it does not break the order independence.
+/// </para>
+/// <para>
+/// The words come from <see cref="ArrayPool{T}.Shared"/> and go back on <see cref="Dispose"/>, so a server reuses
+/// one accumulator round after round: a fresh 13 MB array for the McMahan CNN was measured to cost 40 to 60 ms of
+/// page faults on a 2-core VM, as long as adding 100 updates to it. Not disposing only forgoes the reuse.
+/// </para>
+/// <para>Not thread-safe: one owner (the server actor) adds and reads.</para>
+/// </remarks>
+public sealed class FixedPointSum : IDisposable
+{
+    /// <summary>Binary digits after the point: values are summed in units of 2^-32.</summary>
+    public const int FractionBits = 32;
+
+    /// <summary>The largest <c>|value * weight|</c> an update may hold: 2^26 = 67,108,864.</summary>
+    public const double MaxWeightedValue = 67_108_864;
+
+    private const double Unit = 4_294_967_296; // 2^FractionBits
+    private const double MaxTerm = MaxWeightedValue * Unit; // 2^58
+    private const double Ceiling = 4_611_686_018_427_387_904; // 2^62, well inside a long
+
+    private readonly int _length;
+    // Rented, so possibly longer than _length; only the first _length words are used. Null once disposed.
+    private long[]? _low;
+    private long[]? _high;
+    // An upper bound on every |_low[i]|; kept at most Ceiling by carrying before an update could pass it.
+    private double _bound;
+
+    public FixedPointSum(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        _length = length;
+        _low = Rent(length);
+    }
+
+    /// <summary>Values per vector.</summary>
+    public int Length => _length;
+
+    /// <summary>Vectors added.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>The sum of the weights added.</summary>
+    public long TotalWeight { get; private set; }
+
+    /// <summary>How many times the low words were carried into the high words (tests check it happens).</summary>
+    public int Normalisations { get; private set; }
+
+    /// <summary>
+    /// Adds <c>weight * values</c>. Throws <see cref="ArgumentException"/>, leaving the sum unchanged, when the
+    /// length is wrong or a value is not finite or beyond <see cref="MaxWeightedValue"/> / <paramref name="weight"/>.
+    /// </summary>
+    public void Add(ReadOnlySpan<float> values, long weight)
+    {
+        var low = Low;
+        if (values.Length != _length)
+        {
+            throw new ArgumentException($"{values.Length} values, the sum has {_length}", nameof(values));
+        }
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(weight);
+        long totalWeight = checked(TotalWeight + weight);
+        if (_bound > Ceiling - MaxTerm)
+        {
+            Normalise();
+        }
+
+        double scale = weight * Unit;
+        double largest = Accumulate(values, scale, low, subtract: false);
+        if (!(largest <= MaxTerm))
+        {
+            // Subtracting the very same terms restores every word exactly, even one that wrapped around.
+            Accumulate(values, scale, low, subtract: true);
+            throw new ArgumentException(
+                $"a value is not finite or out of the aggregator's range: |value * weight| must be at most {MaxWeightedValue:N0} (weight {weight})",
+                nameof(values));
+        }
+        _bound += largest;
+        TotalWeight = totalWeight;
+        Count++;
+    }
+
+    /// <summary>The weighted sum of the values added, each coordinate the exact sum rounded once to double.</summary>
+    public double[] Sum()
+    {
+        var low = Canonical();
+        var sum = new double[_length];
+        for (int i = 0; i < sum.Length; i++)
+        {
+            sum[i] = Total(low, i);
+        }
+        return sum;
+    }
+
+    /// <summary>The weighted mean: <see cref="Sum"/> divided by <see cref="TotalWeight"/>, as floats.</summary>
+    public float[] Mean()
+    {
+        if (Count == 0)
+        {
+            throw new InvalidOperationException("nothing was added: there is no mean");
+        }
+        var low = Canonical();
+        var mean = new float[_length];
+        double total = TotalWeight;
+        for (int i = 0; i < mean.Length; i++)
+        {
+            mean[i] = (float)(Total(low, i) / total);
+        }
+        return mean;
+    }
+
+    /// <summary>
+    /// The low words, normalised once the high words are in use, so that <see cref="Total"/> reads every sum in one
+    /// way whatever the points at which it was carried.
+    /// </summary>
+    private Span<long> Canonical()
+    {
+        var low = Low;
+        if (_high is not null)
+        {
+            Normalise();
+        }
+        return low;
+    }
+
+    /// <summary>
+    /// Coordinate <paramref name="i"/> of the sum, from <see cref="Canonical"/> words. With high words, the low word
+    /// is in [0, 2^32), so <c>high * 2^32</c> is exact and the one addition rounds the exact sum; without, the one
+    /// conversion does. Either way the same integer gives the same double, however it was split.
+    /// </summary>
+    private double Total(Span<long> low, int i) => (_high is null ? low[i] : _high[i] * Unit + low[i]) / Unit;
+
+    /// <summary>Carries the low words into the high words, exactly: afterwards every low word is in [0, 2^32).</summary>
+    private void Normalise()
+    {
+        var low = Low;
+        _high ??= Rent(_length);
+        for (int i = 0; i < low.Length; i++)
+        {
+            _high[i] += low[i] >> FractionBits;
+            low[i] &= 0xFFFF_FFFF;
+        }
+        _bound = Unit;
+        Normalisations++;
+    }
+
+    /// <summary>Returns the words to the pool; the sum cannot be used afterwards.</summary>
+    public void Dispose()
+    {
+        if (_low is not null)
+        {
+            ArrayPool<long>.Shared.Return(_low);
+            _low = null;
+        }
+        if (_high is not null)
+        {
+            ArrayPool<long>.Shared.Return(_high);
+            _high = null;
+        }
+    }
+
+    private Span<long> Low => _low is null ? throw new ObjectDisposedException(nameof(FixedPointSum)) : _low.AsSpan(0, _length);
+
+    /// <summary>Zeroed words from the pool (a rented array holds whatever its last user left).</summary>
+    private static long[] Rent(int length)
+    {
+        var words = ArrayPool<long>.Shared.Rent(length);
+        Array.Clear(words, 0, length);
+        return words;
+    }
+
+    /// <summary>
+    /// <c>sums[i] += round(values[i] * scale)</c> (or <c>-=</c>), vectorised; returns the largest |term|, or
+    /// infinity when a term is not finite or is beyond <see cref="MaxTerm"/> (the terms were still added).
+    /// The vector and scalar loops round alike (to nearest, ties to even) and convert alike (exactly, in range).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static double Accumulate(ReadOnlySpan<float> values, double scale, Span<long> sums, bool subtract)
+    {
+        // (term ^ sign) - sign is term, or -term when sign is all ones; exact in two's complement, even wrapping.
+        long sign = subtract ? -1 : 0;
+        ref float source = ref MemoryMarshal.GetReference(values);
+        ref long target = ref MemoryMarshal.GetReference(sums);
+        int i = 0;
+        var factor = Vector512.Create(scale);
+        var limit = Vector512.Create(MaxTerm);
+        var signs = Vector512.Create(sign);
+        var largest = Vector512<double>.Zero;
+        var inRange = Vector512<long>.AllBitsSet;
+        for (; i <= values.Length - Vector512<float>.Count; i += Vector512<float>.Count)
+        {
+            var (lower, upper) = Vector512.Widen(Vector512.LoadUnsafe(ref source, (nuint)i));
+            lower = Vector512.Round(lower * factor);
+            upper = Vector512.Round(upper * factor);
+            var lowerAbs = Vector512.Abs(lower);
+            var upperAbs = Vector512.Abs(upper);
+            inRange &= (Vector512.LessThanOrEqual(lowerAbs, limit) & Vector512.LessThanOrEqual(upperAbs, limit)).AsInt64();
+            largest = Vector512.Max(largest, Vector512.Max(lowerAbs, upperAbs));
+            var lowerSum = Vector512.LoadUnsafe(ref target, (nuint)i) + ((Vector512.ConvertToInt64(lower) ^ signs) - signs);
+            var upperSum = Vector512.LoadUnsafe(ref target, (nuint)(i + Vector512<long>.Count))
+                + ((Vector512.ConvertToInt64(upper) ^ signs) - signs);
+            lowerSum.StoreUnsafe(ref target, (nuint)i);
+            upperSum.StoreUnsafe(ref target, (nuint)(i + Vector512<long>.Count));
+        }
+        bool finite = inRange == Vector512<long>.AllBitsSet;
+        double result = 0;
+        for (int lane = 0; lane < Vector512<double>.Count; lane++)
+        {
+            result = Math.Max(result, largest[lane]);
+        }
+        for (; i < values.Length; i++)
+        {
+            double term = Math.Round(values[i] * scale);
+            finite &= Math.Abs(term) <= MaxTerm;
+            result = Math.Max(result, Math.Abs(term));
+            sums[i] += ((long)term ^ sign) - sign;
+        }
+        return finite ? result : double.PositiveInfinity;
+    }
+}
