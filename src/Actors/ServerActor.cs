@@ -242,7 +242,13 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     {
         try
         {
-            _aggregation!.Add(update);
+            int retained = _aggregation!.RetainedDeltas;
+            _aggregation.Add(update);
+            if (_aggregation.RetainedDeltas == retained)
+            {
+                // Folded into the running sum: a delta that came over the wire goes back to the pool.
+                WeightBuffers.Return(update.Delta);
+            }
             return true;
         }
         catch (ArgumentException refused)
@@ -274,7 +280,9 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         else
         {
             string why = deadlinePassed ? "by the deadline" : "after every selected client answered";
-            Finish(succeeded: false, $"{updates} updates {why}, min-clients is {_options.MinClients}");
+            string lost = string.Join("; ", _book.Failures.Select(f => $"{f.Key} failed: {f.Value}")
+                .Append(_book.Rejected > 0 ? $"{_book.Rejected} rejected" : null).OfType<string>());
+            Finish(succeeded: false, $"{updates} updates {why}, min-clients is {_options.MinClients}{(lost.Length > 0 ? $" ({lost})" : "")}");
         }
     }
 

@@ -9,7 +9,7 @@ var settingOptions = new (string Key, string Help)[]
     ("cache-dir", "where converted datasets are cached"),
     ("model", "cnn | mcmahan-cnn | 2nn"),
     ("clients", "number of clients"),
-    ("samples-per-client", "training samples per client (contiguous, iid); 0 = all samples shared out"),
+    ("samples-per-client", "training samples per client (contiguous, iid, windows); 0 = all samples shared out"),
     ("partition", "contiguous | iid | pathological | dirichlet | windows"),
     ("dirichlet-alpha", "concentration of the dirichlet partition"),
     ("rounds", "number of rounds"),

@@ -216,7 +216,7 @@ public static class ScaleBenchmark
         ];
     }
 
-    /// <summary>Target 4: 100 McMahan-CNN updates (665 MB of floats) aggregate in at most 0.15 s.</summary>
+    /// <summary>Target 4: 100 McMahan-CNN updates (665 MB of floats) aggregate, streaming, in at most 0.15 s.</summary>
     private static Figure Aggregation(Sizes sizes, TextWriter output)
     {
         var random = new Random(1);
@@ -229,16 +229,26 @@ public static class ScaleBenchmark
             }
             return delta;
         }).ToArray();
-        var weights = Enumerable.Range(0, sizes.Updates).Select(k => 100.0 + k).ToArray();
-        FederatedAveraging.WeightedMean(updates, weights); // warm-up
+        var weights = Enumerable.Range(0, sizes.Updates).Select(k => 100L + k).ToArray();
+        // As the server does it: a running sum that each update is added to as it arrives, then the mean.
+        float[] Aggregate()
+        {
+            using var sum = new FixedPointSum(McMahanFloats);
+            for (int k = 0; k < updates.Length; k++)
+            {
+                sum.Add(updates[k], weights[k]);
+            }
+            return sum.Mean();
+        }
+        Aggregate(); // warm-up
         var times = Enumerable.Range(0, 5).Select(_ =>
         {
             var clock = Stopwatch.StartNew();
-            FederatedAveraging.WeightedMean(updates, weights);
+            Aggregate();
             return clock.Elapsed.TotalSeconds;
         }).Order().ToArray();
         return Print(output, new Figure(
-            Format($"4. aggregation of {sizes.Updates} McMahan-CNN updates ({sizes.Updates * McMahanFloats * 4L / 1e6:F0} MB)"),
+            Format($"4. streaming aggregation of {sizes.Updates} McMahan-CNN updates ({sizes.Updates * McMahanFloats * 4L / 1e6:F0} MB)"),
             "<= 0.150 s", Format($"{times[2]:F3} s median of 5, best {times[0]:F3} s"), times[2] <= 0.150));
     }
 
