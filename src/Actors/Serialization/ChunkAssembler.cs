@@ -190,7 +190,7 @@ public sealed class ChunkAssembler
         {
             return new SerializationException(Problem($"manifest '{chunk.Manifest}' is not a federation message"));
         }
-        if (chunk.Data is null || chunk.Data.Length == 0)
+        if (chunk.Data.IsEmpty)
         {
             return new SerializationException(Problem("the piece carries no data"));
         }
@@ -297,7 +297,7 @@ public sealed class ChunkAssembler
 
     private sealed class Partial(string manifest, int count)
     {
-        private readonly byte[]?[] _pieces = new byte[count][];
+        private readonly ReadOnlyMemory<byte>[] _pieces = new ReadOnlyMemory<byte>[count];
 
         public string Manifest { get; } = manifest;
         public int Count { get; } = count;
@@ -307,7 +307,8 @@ public sealed class ChunkAssembler
         public int? LastLength { get; private set; }
         public long LastActivity { get; private set; }
 
-        public bool Has(int index) => _pieces[index] is not null;
+        // Empty pieces are refused, so an empty slot is one not yet received.
+        public bool Has(int index) => !_pieces[index].IsEmpty;
 
         public void Add(Chunk chunk, long now)
         {
@@ -328,11 +329,11 @@ public sealed class ChunkAssembler
         /// <summary>The pieces in order as one sequence, read in place by the deserializer without joining them.</summary>
         public ReadOnlySequence<byte> Payload()
         {
-            var first = new Segment(_pieces[0]!, null);
+            var first = new Segment(_pieces[0], null);
             var last = first;
             for (int i = 1; i < _pieces.Length; i++)
             {
-                last = new Segment(_pieces[i]!, last);
+                last = new Segment(_pieces[i], last);
             }
             return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
         }
@@ -340,7 +341,7 @@ public sealed class ChunkAssembler
 
     private sealed class Segment : ReadOnlySequenceSegment<byte>
     {
-        public Segment(byte[] data, Segment? previous)
+        public Segment(ReadOnlyMemory<byte> data, Segment? previous)
         {
             Memory = data;
             if (previous is not null)

@@ -94,9 +94,9 @@ public sealed class ChunkedTransfer
 /// all selected clients). Made by <see cref="ChunkedTransfer.Prepare"/>. Thread-safe.
 /// </summary>
 /// <remarks>
-/// The serialized pieces are made once and shared by every remote send; nothing writes to them after they are
-/// made, and they are never handed out, so sharing them between targets and threads is safe. Each remote send
-/// gets its own transfer id (the <see cref="Chunk"/> records are new, their data arrays are shared).
+/// The chunks, each with its serialized frame, are made once and shared by every remote send; nothing writes to
+/// them after they are made, so sharing them between targets and threads is safe. They share one transfer id:
+/// receivers reassemble independently, and each target is told a prepared message once.
 /// </remarks>
 public sealed class OutgoingMessage
 {
@@ -116,7 +116,7 @@ public sealed class OutgoingMessage
     public int SerializedSize => _encoded.Value.Size;
 
     /// <summary>Number of chunks a remote target receives: 0 when the message travels whole.</summary>
-    public int ChunkCount => _encoded.Value.Pieces?.Length ?? 0;
+    public int ChunkCount => _encoded.Value.Chunks?.Length ?? 0;
 
     /// <summary>Tells the message to <paramref name="target"/>; see <see cref="ChunkedTransfer.Tell"/>.</summary>
     /// <returns>The serialized size of the message, or 0 if the target is local.</returns>
@@ -130,48 +130,52 @@ public sealed class OutgoingMessage
         }
         _transfer.EnsureBinding();
         var encoded = _encoded.Value;
-        if (encoded.Pieces is null)
+        if (encoded.Chunks is null)
         {
             // Akka.Remote serializes it again on the way out; only its size was computed here, which copies nothing.
             target.Tell(Message, sender);
             return encoded.Size;
         }
-        foreach (var chunk in Chunks(_transfer.NextTransferId()))
+        foreach (var chunk in Chunks())
         {
             target.Tell(chunk, sender);
         }
         return encoded.Size;
     }
 
-    /// <summary>The chunks of one remote send with id <paramref name="transferId"/>; empty when the message travels whole.</summary>
-    public Chunk[] Chunks(long transferId)
-    {
-        var encoded = _encoded.Value;
-        var pieces = encoded.Pieces ?? [];
-        return pieces.Select((piece, i) => new Chunk(transferId, i, pieces.Length, encoded.Manifest, piece)).ToArray();
-    }
+    /// <summary>
+    /// The chunks every remote target is told, serialized once: each carries its finished frame, so remoting
+    /// copies it out without serializing it again. Empty when the message travels whole.
+    /// </summary>
+    public IReadOnlyList<Chunk> Chunks() => _encoded.Value.Chunks ?? [];
 
     private Encoded Encode()
     {
         int size = FederationWire.SizeOf(Message);
         int chunkSize = _transfer.ChunkSize;
+        string manifest = FederationWire.Manifest(Message);
         if (size <= chunkSize)
         {
-            return new Encoded(size, FederationWire.Manifest(Message), null);
+            return new Encoded(size, manifest, null);
         }
-        // The whole payload is only a staging area for the pieces: a pooled buffer spares a fresh multi-megabyte
+        // One transfer id for all targets: each receiver reassembles on its own, keyed by sender and id.
+        long transferId = _transfer.NextTransferId();
+        // The whole payload is only a staging area for the frames: a pooled buffer spares a fresh multi-megabyte
         // allocation (and the page faults of touching it) on every large message.
         var payload = ArrayPool<byte>.Shared.Rent(size);
         try
         {
             FederationWire.Write(Message, payload.AsSpan(0, size));
-            var pieces = new byte[(size + chunkSize - 1) / chunkSize][];
-            for (int i = 0; i < pieces.Length; i++)
+            var chunks = new Chunk[(size + chunkSize - 1) / chunkSize];
+            for (int i = 0; i < chunks.Length; i++)
             {
                 int start = i * chunkSize;
-                pieces[i] = payload.AsSpan(start, Math.Min(chunkSize, size - start)).ToArray();
+                int length = Math.Min(chunkSize, size - start);
+                var frame = FederationWire.Serialize(new Chunk(transferId, i, chunks.Length, manifest, payload.AsMemory(start, length)));
+                // The piece's bytes end the frame: the chunk's data is a view of them, not a copy.
+                chunks[i] = new Chunk(transferId, i, chunks.Length, manifest, frame.AsMemory(frame.Length - length)) { Frame = frame };
             }
-            return new Encoded(size, FederationWire.Manifest(Message), pieces);
+            return new Encoded(size, manifest, chunks);
         }
         finally
         {
@@ -179,5 +183,5 @@ public sealed class OutgoingMessage
         }
     }
 
-    private sealed record Encoded(int Size, string Manifest, byte[][]? Pieces);
+    private sealed record Encoded(int Size, string Manifest, Chunk[]? Chunks);
 }

@@ -26,7 +26,7 @@ public sealed class FederationSerializer : SerializerWithStringManifest
 
     public override string Manifest(object o) => FederationWire.Manifest(o);
 
-    public override byte[] ToBinary(object obj) => FederationWire.Serialize(obj);
+    public override byte[] ToBinary(object obj) => obj is Chunk { Frame: { } frame } ? frame : FederationWire.Serialize(obj);
 
     public override object FromBinary(byte[] bytes, string manifest)
     {

@@ -123,7 +123,7 @@ internal static class FederationWire
             Run.RoundReport m => StringSize(MetricsJson(m), message, nameof(m.Metrics)),
             Run.Ended m => 4 + 1 + StringSize(m.Failure ?? "", message, nameof(m.Failure)),
             Chunk m => 8 + 4 + 4 + StringSize(m.Manifest, message, nameof(m.Manifest))
-                + BytesSize(m.Data, message, nameof(m.Data)),
+                + BytesSize(m.Data),
             _ => throw new SerializationException(
                 $"{nameof(FederationSerializer)} cannot serialize {message?.GetType().FullName ?? "null"}: not a known federation message"),
         };
@@ -325,9 +325,7 @@ internal static class FederationWire
         ? throw new SerializationException($"{message.GetType().Name}.{field} is null")
         : 4 + 4L * value.Length;
 
-    private static long BytesSize(byte[]? value, object message, string field) => value is null
-        ? throw new SerializationException($"{message.GetType().Name}.{field} is null")
-        : 4 + (long)value.Length;
+    private static long BytesSize(ReadOnlyMemory<byte> value) => 4 + (long)value.Length;
 
     private ref struct Writer
     {
@@ -387,10 +385,10 @@ internal static class FederationWire
             _position += target.Length;
         }
 
-        public void Bytes(byte[] values)
+        public void Bytes(ReadOnlyMemory<byte> values)
         {
             Int32(values.Length);
-            values.CopyTo(_buffer[_position..]);
+            values.Span.CopyTo(_buffer[_position..]);
             _position += values.Length;
         }
 
@@ -522,11 +520,13 @@ internal static class FederationWire
             return values;
         }
 
-        public byte[] Bytes(string field)
+        /// <summary>The next bytes as a view into the payload when it is one array (a frame), else a copy.</summary>
+        public ReadOnlyMemory<byte> Bytes(string field)
         {
-            var bytes = new byte[Length(field, 1, Array.MaxLength)];
-            Copy(bytes);
-            return bytes;
+            int count = Length(field, 1, Array.MaxLength);
+            var bytes = _reader.UnreadSequence.Slice(0, count);
+            _reader.Advance(count);
+            return bytes.IsSingleSegment ? bytes.First : bytes.ToArray();
         }
 
         public readonly void End()

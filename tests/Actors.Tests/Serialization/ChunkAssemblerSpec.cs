@@ -177,13 +177,13 @@ public sealed class ChunkAssemblerSpec : TestKit
 
     public static TheoryData<string, Chunk> BadFirstPieces() => new()
     {
-        { "Index 4 is outside 0..3", new Chunk(1, 4, 4, "FR", [1]) },
-        { "Index -1 is outside 0..3", new Chunk(1, -1, 4, "FR", [1]) },
-        { "Count 0 is outside 1..65536", new Chunk(1, 0, 0, "FR", [1]) },
-        { "Count 65537 is outside 1..65536", new Chunk(1, 0, 65_537, "FR", [1]) },
-        { "manifest 'CH' is not a federation message", new Chunk(1, 0, 2, "CH", [1]) },
-        { "manifest 'XX' is not a federation message", new Chunk(1, 0, 2, "XX", [1]) },
-        { "the piece carries no data", new Chunk(1, 0, 2, "FR", []) },
+        { "Index 4 is outside 0..3", new Chunk(1, 4, 4, "FR", new byte[] { 1 }) },
+        { "Index -1 is outside 0..3", new Chunk(1, -1, 4, "FR", new byte[] { 1 }) },
+        { "Count 0 is outside 1..65536", new Chunk(1, 0, 0, "FR", new byte[] { 1 }) },
+        { "Count 65537 is outside 1..65536", new Chunk(1, 0, 65_537, "FR", new byte[] { 1 }) },
+        { "manifest 'CH' is not a federation message", new Chunk(1, 0, 2, "CH", new byte[] { 1 }) },
+        { "manifest 'XX' is not a federation message", new Chunk(1, 0, 2, "XX", new byte[] { 1 }) },
+        { "the piece carries no data", new Chunk(1, 0, 2, "FR", Array.Empty<byte>()) },
         { "4000 pieces imply at least 3999000001 bytes, over the limit of 268435456", new Chunk(1, 0, 4000, "FR", new byte[1_000_000]) },
     };
 
@@ -214,11 +214,11 @@ public sealed class ChunkAssemblerSpec : TestKit
             Assert.Equal((0, 1L), (assembler.InFlight, assembler.Failed));
         }
 
-        Expect("which said 3 pieces of FR", new Chunk(1, 0, 3, "FR", [1, 2]), new Chunk(1, 1, 4, "FR", [1, 2]));
-        Expect("which said 3 pieces of FR", new Chunk(1, 0, 3, "FR", [1, 2]), new Chunk(1, 1, 3, "FQ", [1, 2]));
-        Expect("3 bytes where earlier pieces had 2", new Chunk(1, 0, 3, "FR", [1, 2]), new Chunk(1, 1, 3, "FR", [1, 2, 3]));
-        Expect("last piece of 3 bytes is longer than the others (2)", new Chunk(1, 0, 3, "FR", [1, 2]), new Chunk(1, 2, 3, "FR", [1, 2, 3]));
-        Expect("last piece of 3 bytes is longer than the others (2)", new Chunk(1, 2, 3, "FR", [1, 2, 3]), new Chunk(1, 0, 3, "FR", [1, 2]));
+        Expect("which said 3 pieces of FR", new Chunk(1, 0, 3, "FR", new byte[] { 1, 2 }), new Chunk(1, 1, 4, "FR", new byte[] { 1, 2 }));
+        Expect("which said 3 pieces of FR", new Chunk(1, 0, 3, "FR", new byte[] { 1, 2 }), new Chunk(1, 1, 3, "FQ", new byte[] { 1, 2 }));
+        Expect("3 bytes where earlier pieces had 2", new Chunk(1, 0, 3, "FR", new byte[] { 1, 2 }), new Chunk(1, 1, 3, "FR", new byte[] { 1, 2, 3 }));
+        Expect("last piece of 3 bytes is longer than the others (2)", new Chunk(1, 0, 3, "FR", new byte[] { 1, 2 }), new Chunk(1, 2, 3, "FR", new byte[] { 1, 2, 3 }));
+        Expect("last piece of 3 bytes is longer than the others (2)", new Chunk(1, 2, 3, "FR", new byte[] { 1, 2, 3 }), new Chunk(1, 0, 3, "FR", new byte[] { 1, 2 }));
     }
 
     [Fact]

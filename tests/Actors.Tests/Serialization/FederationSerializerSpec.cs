@@ -37,7 +37,7 @@ public sealed class FederationSerializerSpec : TestKit
         new FitRequest(1, [1f, 2f], new LocalTrainingOptions(), 7),
         new FitResult(1, "c-1", [0.5f], 600, 0.1, 0.9),
         new FitFailed(1, "c-1", "out of memory"),
-        new Chunk(99, 0, 2, "FR", [1, 2, 3]),
+        new Chunk(99, 0, 2, "FR", new byte[] { 1, 2, 3 }),
         new Run.RoundReport(new RoundMetrics(3, true, 1.5, 0.5, 10, 9, 1, 0, 0, 0, 0, 2.5)),
         new Run.Ended(8, null),
         new EvaluateRequest(2, [1f, float.NaN]),
@@ -123,10 +123,10 @@ public sealed class FederationSerializerSpec : TestKit
     [Fact]
     public void Chunks_round_trip()
     {
-        var chunk = new Chunk(long.MinValue, 3, 4, "FQ", [0, 255, 7]);
+        var chunk = new Chunk(long.MinValue, 3, 4, "FQ", new byte[] { 0, 255, 7 });
         var back = Assert.IsType<Chunk>(RoundTrip(chunk));
         Assert.Equal((chunk.TransferId, chunk.Index, chunk.Count, chunk.Manifest), (back.TransferId, back.Index, back.Count, back.Manifest));
-        Assert.Equal(chunk.Data, back.Data);
+        Assert.Equal(chunk.Data.ToArray(), back.Data.ToArray());
     }
 
     [Fact]
@@ -283,12 +283,12 @@ public sealed class FederationSerializerSpec : TestKit
     [Fact]
     public void A_chunk_with_a_bad_index_or_count_is_refused()
     {
-        var e = Malformed(Serializer.ToBinary(new Chunk(1, 0, 0, "FR", [1])), "CH");
+        var e = Malformed(Serializer.ToBinary(new Chunk(1, 0, 0, "FR", new byte[] { 1 })), "CH");
         Assert.Contains("Chunk", e.Message);
         Assert.Contains("Count 0 must be at least 1", e.Message);
-        e = Malformed(Serializer.ToBinary(new Chunk(1, 2, 2, "FR", [1])), "CH");
+        e = Malformed(Serializer.ToBinary(new Chunk(1, 2, 2, "FR", new byte[] { 1 })), "CH");
         Assert.Contains("Index 2 is outside 0..1", e.Message);
-        e = Malformed(Serializer.ToBinary(new Chunk(1, -1, 2, "FR", [1])), "CH");
+        e = Malformed(Serializer.ToBinary(new Chunk(1, -1, 2, "FR", new byte[] { 1 })), "CH");
         Assert.Contains("Index -1 is outside 0..1", e.Message);
     }
 
