@@ -79,10 +79,7 @@ public static class DifferentialPrivacy
         int expectedClients, Random random)
     {
         ArgumentNullException.ThrowIfNull(clippedUpdates);
-        ArgumentNullException.ThrowIfNull(random);
-        DpSettings.RequireClipNorm(clipNorm, nameof(clipNorm));
-        DpSettings.RequireNoiseMultiplier(noiseMultiplier, nameof(noiseMultiplier));
-        RequireExpectedClients(expectedClients);
+        RequireNoisyMeanSettings(clipNorm, noiseMultiplier, expectedClients, random);
         if (clippedUpdates.Count == 0)
         {
             throw new ArgumentException("no updates: the length of the model is unknown", nameof(clippedUpdates));
@@ -111,6 +108,14 @@ public static class DifferentialPrivacy
         return NoisyMean(sum, clipNorm, noiseMultiplier, expectedClients, random);
     }
 
+    private static void RequireNoisyMeanSettings(double clipNorm, double noiseMultiplier, int expectedClients, Random random)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        DpSettings.RequireClipNorm(clipNorm, nameof(clipNorm));
+        DpSettings.RequireNoiseMultiplier(noiseMultiplier, nameof(noiseMultiplier));
+        RequireExpectedClients(expectedClients);
+    }
+
     /// <summary>
     /// The DP-FedAvg aggregate from the running sum of the clipped updates (each added with weight 1), as the server
     /// streams them: (sum + N(0, (z C)^2 I)) / expected clients. The caller vouches that every update was clipped to
@@ -120,10 +125,7 @@ public static class DifferentialPrivacy
         int expectedClients, Random random)
     {
         ArgumentNullException.ThrowIfNull(clippedSum);
-        ArgumentNullException.ThrowIfNull(random);
-        DpSettings.RequireClipNorm(clipNorm, nameof(clipNorm));
-        DpSettings.RequireNoiseMultiplier(noiseMultiplier, nameof(noiseMultiplier));
-        RequireExpectedClients(expectedClients);
+        RequireNoisyMeanSettings(clipNorm, noiseMultiplier, expectedClients, random);
 
         var sum = clippedSum.Sum();
         double stddev = noiseMultiplier * clipNorm;
