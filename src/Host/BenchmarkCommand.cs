@@ -48,11 +48,24 @@ public static class BenchmarkCommand
                 result.AddError($"--target {bad}: the scale targets are numbered 1 to 6");
             }
         });
+        var registered = new Option<int[]>("--registered")
+        {
+            Description = "scale suite, target 3 only: the numbers of registered clients to measure (default 100000 1000000)",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        registered.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int[]>()?.FirstOrDefault(n => n < 100) is int bad and not 0)
+            {
+                result.AddError($"--registered {bad}: target 3 samples 100 clients, so it needs at least 100");
+            }
+        });
         var command = new Command("benchmark", "Measure AkkaFed against its targets (see BENCHMARKS.md).");
         command.Options.Add(quick);
         command.Options.Add(rounds);
         command.Options.Add(suite);
         command.Options.Add(targets);
+        command.Options.Add(registered);
         command.SetAction(async (parse, cancel) =>
         {
             if (parse.GetValue(suite) == "scale")
@@ -61,6 +74,10 @@ public static class BenchmarkCommand
                 if (parse.GetValue(rounds) is int memoryRounds)
                 {
                     sizes = sizes with { MemoryRounds = memoryRounds };
+                }
+                if (parse.GetValue(registered) is { Length: > 0 } counts)
+                {
+                    sizes = sizes with { Registered = counts };
                 }
                 var only = parse.GetValue(targets) is { Length: > 0 } chosen ? chosen : Enumerable.Range(1, 6).ToArray();
                 return await Cli.Guard(() => ScaleBenchmark.RunAsync(sizes, only, Console.Out));
