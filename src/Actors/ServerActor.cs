@@ -280,9 +280,13 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         else
         {
             string why = deadlinePassed ? "by the deadline" : "after every selected client answered";
-            string lost = string.Join("; ", _book.Failures.Select(f => $"{f.Key} failed: {f.Value}")
-                .Append(_book.Rejected > 0 ? $"{_book.Rejected} rejected" : null).OfType<string>());
-            Finish(succeeded: false, $"{updates} updates {why}, min-clients is {_options.MinClients}{(lost.Length > 0 ? $" ({lost})" : "")}");
+            var lost = _book.Failures.Select(f => $"{f.Key} failed: {f.Value}").ToList();
+            if (_book.Rejected > 0)
+            {
+                lost.Add($"{_book.Rejected} rejected");
+            }
+            string detail = lost.Count > 0 ? $" ({string.Join("; ", lost)})" : "";
+            Finish(succeeded: false, $"{updates} updates {why}, min-clients is {_options.MinClients}{detail}");
         }
     }
 

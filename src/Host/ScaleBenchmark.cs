@@ -140,11 +140,9 @@ public static class ScaleBenchmark
         double centralized;
         using (var train = new TensorData(data.Train))
         {
-            var o = new BenchmarkCommand.Options(sizes.Dataset, ModelKind.Cnn, 1, samples.Length, 1, 1, local.BatchSize, Rounds: 1,
-                Environment.ProcessorCount, Seed: 0);
-            double rate = Math.Max(BenchmarkCommand.MeasureCentralized(o, train, samples, Environment.ProcessorCount, samples.Length),
-                BenchmarkCommand.MeasureCentralized(o, train, samples, 1, samples.Length));
-            centralized = samples.Length / rate;
+            var o = new BenchmarkCommand.Options(sizes.Dataset, ModelKind.Cnn, 1, samples.Length, 1, local.Epochs, local.BatchSize,
+                Rounds: 1, Environment.ProcessorCount, Seed: 0);
+            centralized = samples.Length / BenchmarkCommand.CentralizedFloor(o, train, samples, output);
         }
         output.WriteLine(Format($"centralized epoch over {samples.Length} samples, tutorial CNN, B={local.BatchSize}: {centralized:F2} s"));
 
@@ -297,7 +295,8 @@ public static class ScaleBenchmark
 
         var transfer = new ChunkedTransfer(system);
         var assembler = new ChunkAssembler();
-        var chunkSerializer = (SerializerWithStringManifest)system.Serialization.FindSerializerFor(new Chunk(0, 0, 1, "", new byte[1]));
+        var chunkSerializer = (SerializerWithStringManifest)system.Serialization.FindSerializerForType(typeof(Chunk));
+        string chunkManifest = chunkSerializer.Manifest(new Chunk(0, 0, 1, "", new byte[1]));
         var frames = Array.Empty<byte[]>();
         var times = new Dictionary<string, List<double>> { ["whole write"] = [], ["whole read"] = [], ["chunked write"] = [], ["chunked read"] = [] };
         for (int i = 0; i < sizes.Repeats + 1; i++)
@@ -318,7 +317,7 @@ public static class ScaleBenchmark
             object? whole = null;
             foreach (var frame in frames)
             {
-                var chunk = (Chunk)chunkSerializer.FromBinary(frame, chunkSerializer.Manifest(new Chunk(0, 0, 1, "", new byte[1])));
+                var chunk = (Chunk)chunkSerializer.FromBinary(frame, chunkManifest);
                 assembler.TryAdd(chunk, null, out whole, out _);
             }
             times["chunked read"].Add(clock.Elapsed.TotalSeconds);

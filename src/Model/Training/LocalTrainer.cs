@@ -156,7 +156,13 @@ public sealed class LocalTrainer : IDisposable
             }
             else
             {
-                var batch = tensor(indices.Value.Span.Slice(start, size).ToArray().Select(i => (long)i).ToArray());
+                var rows = new long[size];
+                var shard = indices.Value.Span;
+                for (int i = 0; i < size; i++)
+                {
+                    rows[i] = shard[start + i];
+                }
+                var batch = tensor(rows);
                 x = data.Images.index_select(0, batch);
                 y = data.Labels.index_select(0, batch);
             }
