@@ -58,7 +58,7 @@ public sealed class ClusterSpec : TestKit
     {
         var data = SyntheticData.Create(200, 100, seed: 1);
         var partitions = Partitioner.Split(PartitionKind.Iid, data.Train.Labels, 4, 50, seed: 1);
-        var server = new ServerOptions(1.0, 4, TimeSpan.FromSeconds(30), ClientWeighting.NumExamples, 1.0,
+        var server = new ServerOptions(1.0, 4, TimeSpan.FromMinutes(5), ClientWeighting.NumExamples, 1.0,
             new LocalTrainingOptions(Epochs: 1, BatchSize: 10, LearningRate: 0.05), Seed: 1);
         var events = CreateTestProbe();
         Sys.EventStream.Subscribe(events, typeof(RunEvents.RoundReport));
@@ -70,9 +70,9 @@ public sealed class ClusterSpec : TestKit
         StartClientNode(data, partitions, new[] { 0, 2 });
         StartClientNode(data, partitions, new[] { 1, 3 });
 
-        var first = events.ExpectMsg<RunEvents.RoundReport>(TimeSpan.FromSeconds(60)).Metrics;
-        var second = events.ExpectMsg<RunEvents.RoundReport>(TimeSpan.FromSeconds(60)).Metrics;
-        var ended = events.ExpectMsg<RunEvents.Ended>(TimeSpan.FromSeconds(10));
+        var first = events.ExpectMsg<RunEvents.RoundReport>(TimeSpan.FromMinutes(5)).Metrics;
+        var second = events.ExpectMsg<RunEvents.RoundReport>(TimeSpan.FromMinutes(5)).Metrics;
+        var ended = events.ExpectMsg<RunEvents.Ended>(TimeSpan.FromSeconds(60));
 
         Assert.All(new[] { first, second }, m =>
         {
@@ -91,7 +91,7 @@ public sealed class ClusterSpec : TestKit
     {
         var data = SyntheticData.Create(200, 100, seed: 2);
         var partitions = Partitioner.Split(PartitionKind.Iid, data.Train.Labels, 2, 50, seed: 2);
-        var server = new ServerOptions(1.0, 2, TimeSpan.FromSeconds(30), ClientWeighting.NumExamples, 1.0,
+        var server = new ServerOptions(1.0, 2, TimeSpan.FromMinutes(5), ClientWeighting.NumExamples, 1.0,
             new LocalTrainingOptions(Epochs: 1, BatchSize: 10, LearningRate: 0.05), Seed: 2);
         var events = CreateTestProbe();
         Sys.EventStream.Subscribe(events, typeof(RunEvents.RoundReport));
@@ -106,10 +106,10 @@ public sealed class ClusterSpec : TestKit
         var target = $"{Cluster.Get(Sys).SelfAddress}/user/{ClusterFederation.SingletonName}/singleton/{FederationDriver.ServerName}";
         var found = CreateTestProbe();
         rogue.ActorOf(Props.Create(() => new Rogue(target, found.Ref)), "rogue");
-        found.ExpectMsg("found", TimeSpan.FromSeconds(30));
+        found.ExpectMsg("found", TimeSpan.FromMinutes(2));
         StartClientNode(data, partitions, new[] { 0, 1 });
 
-        var rounds = Enumerable.Range(0, 3).Select(_ => events.ExpectMsg<RunEvents.RoundReport>(TimeSpan.FromSeconds(60)).Metrics).ToArray();
+        var rounds = Enumerable.Range(0, 3).Select(_ => events.ExpectMsg<RunEvents.RoundReport>(TimeSpan.FromMinutes(5)).Metrics).ToArray();
 
         Assert.All(rounds, m => Assert.Equal(2, m.Participants));
         Assert.True(rounds.Sum(m => m.Rejected + m.Late) > 0, "the rogue's updates never reached the server");

@@ -9,7 +9,7 @@ namespace AkkaFed.Actors.Tests;
 /// <summary>The library loop over real actors: Initialize, then Next once per round.</summary>
 public sealed class FederatedProcessSpec
 {
-    private static SimulationSpec Spec(int seed, SimulatedFaults? faults = null, double deadlineSeconds = 60, int minClients = 1)
+    private static SimulationSpec Spec(int seed, SimulatedFaults? faults = null, double deadlineSeconds = 600, int minClients = 1)
     {
         var data = new DatasetSplit(TinyData.Create(40, seed: 5), TinyData.Create(20, seed: 6));
         var partitions = Enumerable.Range(0, 4).Select(k => Enumerable.Range(k * 10, 10).ToArray()).ToArray();

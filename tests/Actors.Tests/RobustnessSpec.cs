@@ -19,7 +19,7 @@ public sealed class RobustnessSpec
     {
         var data = SyntheticData.Create(2000, 500, seed: 1);
         var partitions = Partitioner.Split(PartitionKind.Iid, data.Train.Labels, Clients, 100, seed: 1);
-        var server = new ServerOptions(1.0, Clients, TimeSpan.FromSeconds(60), ClientWeighting.NumExamples, 1.0,
+        var server = new ServerOptions(1.0, Clients, TimeSpan.FromMinutes(10), ClientWeighting.NumExamples, 1.0,
             new LocalTrainingOptions(Epochs: 1, BatchSize: 20, LearningRate: 0.05), Seed: 1)
         {
             Strategy = strategy,

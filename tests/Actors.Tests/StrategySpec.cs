@@ -15,7 +15,7 @@ public sealed class StrategySpec
     {
         var data = SyntheticData.Create(400, 100, seed: 3);
         var partitions = Partitioner.Split(PartitionKind.Iid, data.Train.Labels, 8, 50, seed: 3);
-        var server = new ServerOptions(fraction, 2, TimeSpan.FromSeconds(60), ClientWeighting.NumExamples, serverLearningRate,
+        var server = new ServerOptions(fraction, 2, TimeSpan.FromMinutes(10), ClientWeighting.NumExamples, serverLearningRate,
             new LocalTrainingOptions(Epochs: 1, BatchSize: 10, LearningRate: 0.05), Seed: 3)
         {
             Strategy = strategy,
