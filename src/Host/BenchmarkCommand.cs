@@ -164,7 +164,7 @@ public static class BenchmarkCommand
 
     private static double MeasureCentralized(Options o, TensorData train, int[] samples, int threads)
     {
-        TorchSharp.torch.set_num_threads(threads);
+        using var lease = TorchThreads.Acquire(threads);
         using var trainer = new LocalTrainer(o.Model);
         var weights = InitialWeights.Create(o.Model, o.Seed);
         var local = new LocalTrainingOptions(o.Epochs, o.BatchSize, 0.01);

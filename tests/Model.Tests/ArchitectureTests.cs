@@ -60,6 +60,56 @@ public sealed class ArchitectureTests
         Assert.NotEqual(InitialWeights.Create(ModelKind.Cnn, 1), InitialWeights.Create(ModelKind.Cnn, 2));
     }
 
+    [Theory]
+    [InlineData(ModelKind.Cnn)]
+    [InlineData(ModelKind.McMahanCnn)]
+    [InlineData(ModelKind.TwoNN)]
+    public void Initial_weights_ignore_torchs_global_generator_and_models_built_at_the_same_time(ModelKind kind)
+    {
+        var alone = InitialWeights.Create(kind, 7);
+        using var stop = new CancellationTokenSource();
+        // Another thread keeps drawing from the process-wide generator, as a model built elsewhere does.
+        var noise = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                TorchSharp.torch.random.manual_seed(Environment.TickCount);
+                using var other = Architectures.Create(ModelKind.TwoNN);
+            }
+        });
+
+        var crowded = Enumerable.Range(0, 3).Select(_ => InitialWeights.Create(kind, 7)).ToArray();
+        stop.Cancel();
+        noise.Wait();
+
+        Assert.All(crowded, weights => Assert.Equal(alone, weights));
+    }
+
+    [Theory]
+    [InlineData(ModelKind.Cnn)]
+    [InlineData(ModelKind.McMahanCnn)]
+    [InlineData(ModelKind.TwoNN)]
+    public void Initial_weights_follow_pytorchs_default_bounds(ModelKind kind)
+    {
+        using var model = Architectures.Create(kind);
+        FlatWeights.Write(model, InitialWeights.Create(kind, 3));
+
+        long fanIn = 0;
+        foreach (var (name, parameter) in model.named_parameters())
+        {
+            var values = parameter.data<float>().ToArray();
+            if (parameter.dim() >= 2)
+            {
+                fanIn = parameter.shape.Skip(1).Aggregate(1L, (a, b) => a * b);
+            }
+            // Both weights (kaiming_uniform_, a = sqrt(5)) and biases are U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+            double bound = 1 / Math.Sqrt(fanIn);
+            Assert.All(values, v => Assert.InRange(v, -bound * (1 + 1e-6), bound * (1 + 1e-6)));
+            // Uniform on the interval: among 100 draws or more, the largest is close to the bound, not half of it.
+            Assert.True(values.Length < 100 || values.Max(Math.Abs) > bound * 0.95, $"{name}: largest |value| {values.Max(Math.Abs)} of bound {bound}");
+        }
+    }
+
     [Fact]
     public void A_few_local_training_steps_lower_the_loss()
     {

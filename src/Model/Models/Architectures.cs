@@ -112,19 +112,48 @@ public sealed class TwoNN : Module<Tensor, Tensor>
     }
 }
 
+/// <summary>
+/// A model's initial parameters for a seed, drawn from a generator of its own, never torch's process-wide one:
+/// a model built at the same time anywhere in the process (another federation, a trainer, a test) cannot shift the draws.
+/// </summary>
+/// <remarks>
+/// The distributions are PyTorch's defaults for <c>Conv2d</c> and <c>Linear</c>: weights by <c>kaiming_uniform_</c>
+/// with a = sqrt(5), that is U(-b, b) with b = sqrt(3) * gain / sqrt(fan_in); biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+/// with the fan-in of their layer's weight. TorchSharp's module constructors draw these from the global generator,
+/// and <c>kaiming_uniform_</c> takes no generator, so each parameter is drawn again here with <c>uniform_</c>, in the
+/// constructors' order and bounds: the weights are the same, bit for bit, as seeding the global generator and building.
+/// </remarks>
 public static class InitialWeights
 {
-    private static readonly object Gate = new();
-
-    /// <summary>The model's initial parameters for a seed: the same seed gives the same weights.</summary>
     public static float[] Create(ModelKind kind, int seed)
     {
-        // torch's default generator is process-wide: hold it while seeding and drawing.
-        lock (Gate)
+        using var model = Architectures.Create(kind);
+        using var generator = new torch.Generator((ulong)(uint)seed);
+        using (torch.no_grad())
         {
-            torch.random.manual_seed(seed);
-            using var model = Architectures.Create(kind);
-            return FlatWeights.Read(model);
+            long fanIn = 0;
+            foreach (var (name, parameter) in model.named_parameters())
+            {
+                double bound;
+                if (parameter.dim() >= 2)
+                {
+                    fanIn = parameter.shape.Skip(1).Aggregate(1L, (product, size) => product * size);
+                    double gain = Math.Sqrt(2.0 / (1 + 5.0));
+                    bound = Math.Sqrt(3.0) * gain / Math.Sqrt(fanIn);
+                }
+                else if (fanIn > 0 && name.EndsWith("bias", StringComparison.Ordinal))
+                {
+                    // Parameters come in (weight, bias) pairs per layer, in registration order.
+                    bound = 1 / Math.Sqrt(fanIn);
+                }
+                else
+                {
+                    throw new InvalidOperationException($"{kind}: no default initialisation for parameter {name}");
+                }
+                // Tensor.uniform_, not nn.init.uniform_: in TorchSharp 0.107 the latter ignores its generator.
+                parameter.uniform_(-bound, bound, generator);
+            }
         }
+        return FlatWeights.Read(model);
     }
 }

@@ -12,6 +12,7 @@ namespace AkkaFed.Model.Training;
 public sealed class TrainerPool : IDisposable
 {
     private readonly ThreadLocal<Worker> _workers;
+    private readonly IDisposable _torchThreads;
     private int _active;
     private int _peakActive;
 
@@ -19,8 +20,8 @@ public sealed class TrainerPool : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(torchThreads);
         Kind = kind;
-        // Process-wide in libtorch: every worker's operators use this many threads.
-        TorchSharp.torch.set_num_threads(torchThreads);
+        // Process-wide in libtorch, and results depend on it: held for as long as the pool lives.
+        _torchThreads = TorchThreads.Acquire(torchThreads);
         _workers = new ThreadLocal<Worker>(() => new Worker(new LocalTrainer(kind), Environment.CurrentManagedThreadId),
             trackAllValues: true);
     }
@@ -66,6 +67,7 @@ public sealed class TrainerPool : IDisposable
             worker.Trainer.Dispose();
         }
         _workers.Dispose();
+        _torchThreads.Dispose();
     }
 
     private sealed class Worker(LocalTrainer trainer, int threadId)
