@@ -3,7 +3,7 @@ using Akka.Event;
 using AkkaFed.Actors.Serialization;
 using AkkaFed.Actors.Protocol;
 using AkkaFed.Model.Federation;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 using static AkkaFed.Actors.Protocol.Training;
 
 namespace AkkaFed.Actors;

@@ -2,7 +2,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Cluster.Tools.Singleton;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 
 namespace AkkaFed.Actors;
 
@@ -41,11 +41,11 @@ public static class ClusterFederation
     {
         if (IsCluster(system))
         {
-            DistributedPubSub.Get(system).Mediator.Tell(new Publish(Protocol.Run.Topic, message));
+            DistributedPubSub.Get(system).Mediator.Tell(new Publish(Protocol.RunEvents.Topic, message));
         }
     }
 
     /// <summary>Subscribes <paramref name="subscriber"/> to the run events of the whole cluster.</summary>
     public static void SubscribeToRun(ActorSystem system, IActorRef subscriber) =>
-        DistributedPubSub.Get(system).Mediator.Tell(new Subscribe(Protocol.Run.Topic, subscriber));
+        DistributedPubSub.Get(system).Mediator.Tell(new Subscribe(Protocol.RunEvents.Topic, subscriber));
 }

@@ -3,7 +3,7 @@ using Akka.Configuration;
 using AkkaFed.Model.Data;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Models;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 using static AkkaFed.Actors.Protocol.Training;
 
 namespace AkkaFed.Actors;

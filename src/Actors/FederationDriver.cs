@@ -1,11 +1,11 @@
+using AkkaFed.Actors.Protocol;
 using Akka.Actor;
 using Akka.Event;
 using AkkaFed.Actors.Checkpoints;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Models;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 using static AkkaFed.Actors.Protocol.Training;
-using RunEvents = AkkaFed.Actors.Protocol.Run;
 
 namespace AkkaFed.Actors;
 

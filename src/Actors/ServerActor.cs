@@ -4,7 +4,7 @@ using Akka.Cluster;
 using Akka.Event;
 using AkkaFed.Actors.Serialization;
 using AkkaFed.Model.Federation;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 using static AkkaFed.Actors.Protocol.Training;
 
 namespace AkkaFed.Actors;

@@ -1,3 +1,4 @@
+using AkkaFed.Actors.Protocol;
 using Akka.Actor;
 using Akka.Configuration;
 using AkkaFed.Actors;
@@ -5,8 +6,7 @@ using AkkaFed.Actors.Checkpoints;
 using AkkaFed.Host.Data;
 using AkkaFed.Model.Data;
 using AkkaFed.Model.Models;
-using AkkaFed.Model.Training;
-using RunEvents = AkkaFed.Actors.Protocol.Run;
+using AkkaFed.Model.Learning;
 
 namespace AkkaFed.Host;
 

@@ -4,7 +4,7 @@ using AkkaFed.Actors;
 using AkkaFed.Model.Data;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Models;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 
 namespace AkkaFed.Host;
 

@@ -8,7 +8,7 @@ using AkkaFed.Host.Data;
 using AkkaFed.Model.Data;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Models;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 using static AkkaFed.Actors.Protocol.Training;
 
 namespace AkkaFed.Host;

@@ -1,6 +1,6 @@
 using AkkaFed.Actors.Checkpoints;
 using AkkaFed.Model.Federation;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 using Xunit;
 
 namespace AkkaFed.Actors.Tests;

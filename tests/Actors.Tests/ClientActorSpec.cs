@@ -2,7 +2,7 @@ using Akka.Actor;
 using Akka.TestKit.Xunit2;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Models;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 using Xunit;
 using static AkkaFed.Actors.Protocol.Training;
 

@@ -1,3 +1,4 @@
+using AkkaFed.Actors.Protocol;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Configuration;
@@ -6,9 +7,8 @@ using AkkaFed.Actors.Serialization;
 using AkkaFed.Model.Data;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Models;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 using Xunit;
-using RunEvents = AkkaFed.Actors.Protocol.Run;
 
 namespace AkkaFed.Actors.Tests;
 

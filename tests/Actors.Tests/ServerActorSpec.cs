@@ -3,7 +3,7 @@ using Akka.TestKit;
 using Akka.TestKit.Xunit2;
 using AkkaFed.Actors;
 using AkkaFed.Model.Federation;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 using Xunit;
 using static AkkaFed.Actors.Protocol.Training;
 

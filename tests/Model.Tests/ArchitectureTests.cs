@@ -1,6 +1,6 @@
 using AkkaFed.Model.Data;
 using AkkaFed.Model.Models;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 using Xunit;
 
 namespace AkkaFed.Model.Tests;

@@ -1,7 +1,7 @@
 using AkkaFed.Model.Data;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Models;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 using Xunit;
 
 namespace AkkaFed.Model.Tests;

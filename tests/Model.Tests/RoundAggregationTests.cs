@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Privacy;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 using Xunit;
 
 namespace AkkaFed.Model.Tests;

@@ -1,5 +1,5 @@
 using AkkaFed.Model.Models;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 using Xunit;
 
 namespace AkkaFed.Model.Tests;

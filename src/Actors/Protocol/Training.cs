@@ -1,5 +1,5 @@
 using AkkaFed.Model.Federation;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 
 namespace AkkaFed.Actors.Protocol;
 

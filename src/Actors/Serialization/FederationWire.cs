@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Serialization;
 using System.Text;
 using AkkaFed.Actors.Protocol;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 using static AkkaFed.Actors.Protocol.Training;
 
 namespace AkkaFed.Actors.Serialization;
@@ -60,8 +60,8 @@ internal static class FederationWire
         EvaluateRequest => EvaluateRequestManifest,
         EvaluateResult => EvaluateResultManifest,
         EvaluateFailed => EvaluateFailedManifest,
-        Run.RoundReport => RoundReportManifest,
-        Run.Ended => RunEndedManifest,
+        RunEvents.RoundReport => RoundReportManifest,
+        RunEvents.Ended => RunEndedManifest,
         _ => throw new SerializationException(
             $"{nameof(FederationSerializer)} cannot serialize {message?.GetType().FullName ?? "null"}: not a known federation message"),
     };
@@ -82,8 +82,8 @@ internal static class FederationWire
         EvaluateRequestManifest => nameof(EvaluateRequest),
         EvaluateResultManifest => nameof(EvaluateResult),
         EvaluateFailedManifest => nameof(EvaluateFailed),
-        RoundReportManifest => nameof(Run.RoundReport),
-        RunEndedManifest => nameof(Run.Ended),
+        RoundReportManifest => nameof(RunEvents.RoundReport),
+        RunEndedManifest => nameof(RunEvents.Ended),
         _ => "unknown message",
     };
 
@@ -120,8 +120,8 @@ internal static class FederationWire
             EvaluateRequest m => 4 + FloatsSize(m.Weights, message, nameof(m.Weights)),
             EvaluateResult m => 4 + StringSize(m.ClientId, message, nameof(m.ClientId)) + 8 + 8 + 4,
             EvaluateFailed m => 4 + StringSize(m.ClientId, message, nameof(m.ClientId)) + StringSize(m.Reason, message, nameof(m.Reason)),
-            Run.RoundReport m => StringSize(MetricsJson(m), message, nameof(m.Metrics)),
-            Run.Ended m => 4 + 1 + StringSize(m.Failure ?? "", message, nameof(m.Failure)),
+            RunEvents.RoundReport m => StringSize(MetricsJson(m), message, nameof(m.Metrics)),
+            RunEvents.Ended m => 4 + 1 + StringSize(m.Failure ?? "", message, nameof(m.Failure)),
             Chunk m => 8 + 4 + 4 + StringSize(m.Manifest, message, nameof(m.Manifest))
                 + BytesSize(m.Data),
             _ => throw new SerializationException(
@@ -184,10 +184,10 @@ internal static class FederationWire
                 writer.String(m.ClientId);
                 writer.String(m.Reason);
                 break;
-            case Run.RoundReport m:
+            case RunEvents.RoundReport m:
                 writer.String(MetricsJson(m));
                 break;
-            case Run.Ended m:
+            case RunEvents.Ended m:
                 writer.Int32(m.LastRound);
                 writer.Byte(m.Failure is null ? (byte)0 : (byte)1);
                 writer.String(m.Failure ?? "");
@@ -240,15 +240,15 @@ internal static class FederationWire
         return message;
     }
 
-    private static string MetricsJson(Run.RoundReport report) => System.Text.Json.JsonSerializer.Serialize(report.Metrics, Json);
+    private static string MetricsJson(RunEvents.RoundReport report) => System.Text.Json.JsonSerializer.Serialize(report.Metrics, Json);
 
-    private static Run.RoundReport ReadRoundReport(ref Reader reader)
+    private static RunEvents.RoundReport ReadRoundReport(ref Reader reader)
     {
         string json = reader.String("Metrics");
         try
         {
             var metrics = System.Text.Json.JsonSerializer.Deserialize<Model.Federation.RoundMetrics>(json, Json);
-            return new Run.RoundReport(metrics ?? throw reader.Error("Metrics is null"));
+            return new RunEvents.RoundReport(metrics ?? throw reader.Error("Metrics is null"));
         }
         catch (System.Text.Json.JsonException e)
         {
@@ -256,7 +256,7 @@ internal static class FederationWire
         }
     }
 
-    private static Run.Ended ReadEnded(ref Reader reader)
+    private static RunEvents.Ended ReadEnded(ref Reader reader)
     {
         int lastRound = reader.Int32("LastRound");
         bool failed = reader.Byte("HasFailure") switch
@@ -266,7 +266,7 @@ internal static class FederationWire
             var flag => throw reader.Error($"HasFailure flag {flag} is neither 0 nor 1"),
         };
         string failure = reader.String("Failure");
-        return new Run.Ended(lastRound, failed ? failure : null);
+        return new RunEvents.Ended(lastRound, failed ? failure : null);
     }
 
     private static FitRequest ReadFitRequest(ref Reader reader)

@@ -30,10 +30,10 @@ public sealed record RoundMetrics(
     string? FailureReason = null)
 {
     /// <summary>Centralized evaluation of the new global model, when the caller ran one.</summary>
-    public Training.Evaluation? Test { get; init; }
+    public Learning.Evaluation? Test { get; init; }
 
     /// <summary>Federated evaluation: the global model on the evaluating clients' own data, weighted by examples.</summary>
-    public Training.Evaluation? FederatedTest { get; init; }
+    public Learning.Evaluation? FederatedTest { get; init; }
 
     /// <summary>With differential privacy: epsilon spent so far, at the configured delta.</summary>
     public double? Epsilon { get; init; }

@@ -1,5 +1,5 @@
 using AkkaFed.Model.Privacy;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 
 namespace AkkaFed.Model.Federation;
 

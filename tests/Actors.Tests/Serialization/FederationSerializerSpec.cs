@@ -6,7 +6,7 @@ using Akka.Serialization;
 using Akka.TestKit.Xunit2;
 using AkkaFed.Actors.Protocol;
 using AkkaFed.Actors.Serialization;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 using Xunit;
 using static AkkaFed.Actors.Protocol.Training;
 using static AkkaFed.Actors.Tests.Serialization.WireSamples;
@@ -38,8 +38,8 @@ public sealed class FederationSerializerSpec : TestKit
         new FitResult(1, "c-1", [0.5f], 600, 0.1, 0.9),
         new FitFailed(1, "c-1", "out of memory"),
         new Chunk(99, 0, 2, "FR", new byte[] { 1, 2, 3 }),
-        new Run.RoundReport(new RoundMetrics(3, true, 1.5, 0.5, 10, 9, 1, 0, 0, 0, 0, 2.5)),
-        new Run.Ended(8, null),
+        new RunEvents.RoundReport(new RoundMetrics(3, true, 1.5, 0.5, 10, 9, 1, 0, 0, 0, 0, 2.5)),
+        new RunEvents.Ended(8, null),
         new EvaluateRequest(2, [1f, float.NaN]),
         new EvaluateResult(2, "c-1", 0.5, 0.75, 100),
         new EvaluateFailed(2, "c-1", "no data"),
@@ -85,13 +85,13 @@ public sealed class FederationSerializerSpec : TestKit
             BytesReceived = 6_653_524,
         };
 
-        var report = Assert.IsType<Run.RoundReport>(RoundTrip(new Run.RoundReport(failed)));
+        var report = Assert.IsType<RunEvents.RoundReport>(RoundTrip(new RunEvents.RoundReport(failed)));
 
         Assert.Equal(failed, report.Metrics);
         Assert.Equal(failed.Test, report.Metrics.Test);
-        Assert.Equal(new Run.Ended(8, null), RoundTrip(new Run.Ended(8, null)));
-        Assert.Equal(new Run.Ended(3, "too many failures"), RoundTrip(new Run.Ended(3, "too many failures")));
-        Assert.Equal(new Run.Ended(3, ""), RoundTrip(new Run.Ended(3, "")));
+        Assert.Equal(new RunEvents.Ended(8, null), RoundTrip(new RunEvents.Ended(8, null)));
+        Assert.Equal(new RunEvents.Ended(3, "too many failures"), RoundTrip(new RunEvents.Ended(3, "too many failures")));
+        Assert.Equal(new RunEvents.Ended(3, ""), RoundTrip(new RunEvents.Ended(3, "")));
     }
 
     [Fact]

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 using AkkaFed.Actors.Serialization;
-using AkkaFed.Model.Training;
+using AkkaFed.Model.Learning;
 using Xunit;
 using static AkkaFed.Actors.Protocol.Training;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using AkkaFed.Model.Models;
 
-namespace AkkaFed.Model.Training;
+namespace AkkaFed.Model.Learning;
 
 /// <summary>
 /// One <see cref="LocalTrainer"/> per worker thread, made on first use. Clients borrow the trainer of the

@@ -2,7 +2,7 @@ using AkkaFed.Model.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace AkkaFed.Model.Training;
+namespace AkkaFed.Model.Learning;
 
 /// <summary>Client-side training settings (the tutorial's: SGD 0.02, batch 20, one epoch).</summary>
 /// <param name="BatchSize">Samples per step; <see cref="FullBatch"/> takes the whole shard (FedSGD).</param>

@@ -1,7 +1,7 @@
 using AkkaFed.Model.Data;
 using static TorchSharp.torch;
 
-namespace AkkaFed.Model.Training;
+namespace AkkaFed.Model.Learning;
 
 /// <summary>
 /// A dataset as two tensors, made once and shared read-only by every trainer: images

@@ -1,6 +1,6 @@
 using TorchSharp;
 
-namespace AkkaFed.Model.Training;
+namespace AkkaFed.Model.Learning;
 
 /// <summary>
 /// libtorch's intra-op thread count, which is process-wide and changes results: with 2 threads a convolution's

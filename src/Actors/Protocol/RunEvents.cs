@@ -6,7 +6,7 @@ namespace AkkaFed.Actors.Protocol;
 /// What a <see cref="FederationDriver"/> tells the world about a whole run: on the event stream of its node
 /// and, in a cluster, on the distributed pub-sub <see cref="Topic"/> so that every node hears it.
 /// </summary>
-public static class Run
+public static class RunEvents
 {
     public const string Topic = "akkafed-run";
 
