@@ -29,25 +29,27 @@ public sealed record SimulationSpec(
     public Attack Attack { get; init; } = Attack.None;
 }
 
-/// <summary>A run stopped because too many rounds in a row failed.</summary>
+/// <summary>A run stopped before its last round: too many rounds in a row failed, or the server stopped answering.</summary>
 public sealed class FederationException(string message) : Exception(message);
 
 /// <summary>
-/// The tutorial's loop over actors: <c>state = process.Initialize()</c>, then
-/// <c>(state, metrics) = await process.NextAsync(state)</c> once per round. Owns the actor system of a
-/// simulation: a <see cref="ServerActor"/> and one <see cref="ClientActor"/> per partition.
+/// A federation in one process, for the command line and for library users: the tutorial's loop
+/// <c>state = process.Initialize()</c>, then <c>(state, metrics) = await process.NextAsync(state)</c> once per round,
+/// or <see cref="RunAsync"/> for many. A thin edge over the one run driver, <see cref="FederationDriver"/>, which
+/// runs the rounds here as it does as the cluster singleton. Owns the actor system of a simulation: the driver (and
+/// its <see cref="ServerActor"/>) and one <see cref="ClientActor"/> per partition.
 /// </summary>
 public sealed class FederatedProcess : IAsyncDisposable
 {
     private readonly ActorSystem _system;
     private readonly bool _ownsSystem;
-    private readonly IActorRef _server;
+    private readonly IActorRef _driver;
     private readonly IActorRef[] _clients;
     private readonly SimulationSpec _spec;
     private readonly TensorData _train;
     private readonly TensorData _test;
     private readonly TrainerPool _trainers;
-    private readonly LocalTrainer _evaluator;
+    private readonly Lazy<LocalTrainer> _local;
 
     private FederatedProcess(ActorSystem system, bool ownsSystem, SimulationSpec spec)
     {
@@ -57,19 +59,19 @@ public sealed class FederatedProcess : IAsyncDisposable
         _train = new TensorData(spec.Data.Train);
         _test = new TensorData(spec.Data.Test);
         _trainers = new TrainerPool(spec.Model, spec.TorchThreads);
-        _evaluator = new LocalTrainer(spec.Model);
-        _server = system.ActorOf(ServerActor.Props(spec.Server), "server");
+        _local = new Lazy<LocalTrainer>(() => new LocalTrainer(spec.Model));
+        var run = new RunOptions(spec.Server, spec.Model, Rounds: 0, MaxFailedRounds: int.MaxValue, WaitForClients: spec.Partitions.Count,
+            CheckpointDirectory: null, StartsOnItsOwn: false, TorchThreads: spec.TorchThreads);
+        _driver = system.ActorOf(FederationDriver.Props(run, spec.EvaluateEachRound ? _test : null), "federation");
         _clients = new IActorRef[spec.Partitions.Count];
         for (int k = 0; k < _clients.Length; k++)
         {
             _clients[k] = system.ActorOf(
-                ClientActor.Props(ClientId(k), spec.Partitions[k], _train, _trainers, _server, spec.Faults, spec.Attack), ClientId(k));
+                ClientActor.Props(ClientId(k), spec.Partitions[k], _train, _trainers, _driver, spec.Faults, spec.Attack), ClientId(k));
         }
     }
 
     public ActorSystem System => _system;
-    public IActorRef Server => _server;
-    public int ParameterCount => _evaluator.ParameterCount;
 
     /// <summary>The models the clients train with: one per training worker.</summary>
     public TrainerPool Trainers => _trainers;
@@ -77,7 +79,7 @@ public sealed class FederatedProcess : IAsyncDisposable
     public static string ClientId(int index) => $"client-{index:D5}";
 
     /// <summary>
-    /// Starts the server and the clients, and returns once every client has registered.
+    /// Starts the driver, the server and the clients, and returns once every client has registered.
     /// With no <paramref name="system"/>, makes one from <paramref name="config"/> and disposes of it with the process.
     /// </summary>
     public static async Task<FederatedProcess> StartAsync(SimulationSpec spec, ActorSystem? system = null, Config? config = null)
@@ -95,34 +97,20 @@ public sealed class FederatedProcess : IAsyncDisposable
         bool owns = system is null;
         system ??= ActorSystem.Create("akkafed", (config ?? Config.Empty).WithFallback(AkkaFedConfig.Dispatcher(spec.Workers)));
         var process = new FederatedProcess(system, owns, spec);
-        await process._server.Ask<ClientsAvailable>(new AwaitClients(spec.Partitions.Count), TimeSpan.FromMinutes(5));
+        await process._driver.Ask<ClientsAvailable>(new AwaitClients(spec.Partitions.Count), TimeSpan.FromMinutes(5));
         return process;
     }
 
     /// <summary>The state before round 1: the model's initial weights for the run's seed.</summary>
     public FederatedState Initialize() => new(1, InitialWeights.Create(_spec.Model, _spec.Server.Seed));
 
-    /// <summary>Runs one round through the actors, then evaluates the new global model on the test set.</summary>
+    /// <summary>Runs one round from <paramref name="state"/>, then evaluates the new global model on the test set.</summary>
     public async Task<(FederatedState State, RoundMetrics Metrics)> NextAsync(FederatedState state, CancellationToken cancel = default)
     {
-        // The server always answers by its deadline; the margin covers aggregation and a loaded machine.
-        var limit = _spec.Server.RoundDeadline * 2 + TimeSpan.FromMinutes(1);
-        var reply = await _server.Ask<object>(new RunRound(state), limit, cancel);
-        var completed = reply switch
-        {
-            RoundCompleted done => done,
-            RoundRefused refused => throw new InvalidOperationException($"round {refused.Round} refused: {refused.Reason}"),
-            _ => throw new InvalidOperationException($"unexpected reply {reply.GetType().Name}"),
-        };
-        var test = _spec.EvaluateEachRound ? Evaluate(completed.State.Weights) : null;
-        return (completed.State, completed.Metrics with { Test = test });
+        RoundMetrics? metrics = null;
+        var run = await DriveAsync(new RunRounds(state, state.Round, int.MaxValue), round => metrics = round, cancel);
+        return (run.State, metrics ?? throw new FederationException(run.Failure ?? $"round {state.Round} reported nothing"));
     }
-
-    /// <summary>Loss and accuracy of <paramref name="weights"/> on the test set.</summary>
-    public Evaluation Evaluate(float[] weights) => _evaluator.Evaluate(weights, _test);
-
-    /// <summary>Saves <paramref name="weights"/> as a TorchSharp model file.</summary>
-    public void Save(float[] weights, string path) => _evaluator.Save(weights, path);
 
     /// <summary>
     /// Runs <paramref name="rounds"/> rounds from <paramref name="state"/>, calling <paramref name="onRound"/> after each.
@@ -131,38 +119,74 @@ public sealed class FederatedProcess : IAsyncDisposable
     public async Task<FederatedState> RunAsync(FederatedState state, int rounds, int maxConsecutiveFailures,
         Action<RoundMetrics> onRound, CancellationToken cancel = default)
     {
-        int failuresInARow = 0;
-        for (int i = 0; i < rounds; i++)
+        var run = await DriveAsync(new RunRounds(state, state.Round + rounds - 1, maxConsecutiveFailures), onRound, cancel);
+        return run.Failure is null ? run.State : throw new FederationException(run.Failure);
+    }
+
+    /// <summary>Asks the driver for a run and relays its rounds; on cancellation the driver ends it after the round in flight.</summary>
+    private async Task<RunCompleted> DriveAsync(RunRounds run, Action<RoundMetrics> onRound, CancellationToken cancel)
+    {
+        var completed = new TaskCompletionSource<RunCompleted>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var relay = _system.ActorOf(Akka.Actor.Props.Create(() => new RunRelay(completed, onRound)));
+        try
         {
-            cancel.ThrowIfCancellationRequested();
-            (state, var metrics) = await NextAsync(state, cancel);
-            onRound(metrics);
-            failuresInARow = metrics.Succeeded ? 0 : failuresInARow + 1;
-            if (failuresInARow >= maxConsecutiveFailures)
+            _driver.Tell(run, relay);
+            await using (cancel.Register(() => _driver.Tell(StopRun.Instance)))
             {
-                throw new FederationException(
-                    $"{failuresInARow} rounds in a row failed (max-failed-rounds = {maxConsecutiveFailures}); last: {metrics.FailureReason}");
+                var finished = await Task.WhenAny(completed.Task, Task.Delay(Timeout.Infinite, cancel));
+                cancel.ThrowIfCancellationRequested();
+                return await (Task<RunCompleted>)finished;
             }
         }
-        return state;
+        finally
+        {
+            _system.Stop(relay);
+        }
     }
+
+    /// <summary>Hears a run's rounds for <see cref="DriveAsync"/>: calls back on each, completes at the end.</summary>
+    private sealed class RunRelay : ReceiveActor
+    {
+        public RunRelay(TaskCompletionSource<RunCompleted> completed, Action<RoundMetrics> onRound)
+        {
+            Receive<RoundCompleted>(round => onRound(round.Metrics));
+            Receive<RunCompleted>(run => completed.TrySetResult(run));
+            Receive<RoundRefused>(refused => completed.TrySetException(
+                new InvalidOperationException($"round {refused.Round} refused: {refused.Reason}")));
+        }
+    }
+
+    /// <summary>Loss and accuracy of <paramref name="weights"/> on the test set.</summary>
+    public Evaluation Evaluate(float[] weights) => _local.Value.Evaluate(weights, _test);
+
+    /// <summary>Saves <paramref name="weights"/> as a TorchSharp model file.</summary>
+    public void Save(float[] weights, string path) => _local.Value.Save(weights, path);
 
     public async ValueTask DisposeAsync()
     {
-        if (_ownsSystem)
+        try
         {
-            await _system.Terminate();
-        }
-        else
-        {
-            foreach (var actor in _clients.Append(_server))
+            if (_ownsSystem)
             {
-                await actor.GracefulStop(TimeSpan.FromSeconds(30));
+                await _system.Terminate();
+            }
+            else
+            {
+                foreach (var actor in _clients.Append(_driver))
+                {
+                    await actor.GracefulStop(TimeSpan.FromSeconds(30));
+                }
             }
         }
-        _evaluator.Dispose();
-        _trainers.Dispose();
-        _train.Dispose();
-        _test.Dispose();
+        finally
+        {
+            if (_local.IsValueCreated)
+            {
+                _local.Value.Dispose();
+            }
+            _trainers.Dispose();
+            _train.Dispose();
+            _test.Dispose();
+        }
     }
 }

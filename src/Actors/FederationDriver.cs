@@ -1,33 +1,47 @@
-using AkkaFed.Actors.Protocol;
 using Akka.Actor;
 using Akka.Event;
 using AkkaFed.Actors.Checkpoints;
+using AkkaFed.Actors.Protocol;
 using AkkaFed.Model.Federation;
-using AkkaFed.Model.Models;
 using AkkaFed.Model.Learning;
+using AkkaFed.Model.Models;
 using static AkkaFed.Actors.Protocol.Training;
 
 namespace AkkaFed.Actors;
 
-/// <summary>A whole run, as the cluster's server runs it.</summary>
-/// <param name="WaitForClients">Registered clients to wait for before the first round.</param>
+/// <summary>How a <see cref="FederationDriver"/> runs.</summary>
+/// <param name="WaitForClients">Registered clients to wait for before the first round (cluster only).</param>
 /// <param name="CheckpointDirectory">Where a checkpoint is written after every round; null for none.</param>
+/// <param name="StartsOnItsOwn">
+/// True for the cluster singleton: it resumes from the last checkpoint (or starts), waits for clients and runs
+/// <paramref name="Rounds"/> rounds. False in one process: it waits for <see cref="RunRounds"/>.
+/// </param>
+/// <param name="TorchThreads">libtorch's intra-op threads while the driver evaluates (see <see cref="TorchThreads"/>).</param>
 public sealed record RunOptions(
     ServerOptions Server,
     ModelKind Model,
     int Rounds,
     int MaxFailedRounds,
     int WaitForClients,
-    string? CheckpointDirectory);
+    string? CheckpointDirectory,
+    bool StartsOnItsOwn = true,
+    int TorchThreads = 1);
 
 /// <summary>
-/// Runs a federation from start (or from the last checkpoint) to the last round, on its own: the actor
-/// that runs as the cluster singleton. Its child <see cref="ServerActor"/> runs each round; the driver
-/// evaluates the new model on the test set, writes a checkpoint, reports the round, and starts the next.
-/// If its node dies, the next driver reads the checkpoint and continues: at most the round in flight is redone.
+/// The one run driver: it runs every run, as the cluster singleton and in one process. Its child
+/// <see cref="ServerActor"/> runs each round; the driver then evaluates the new model on the test set, writes a
+/// checkpoint (when configured), reports the round, counts failed rounds in a row, and starts the next round or
+/// ends the run. If its node dies, the next driver reads the checkpoint and continues: at most the round in
+/// flight is redone. A watchdog ends a run whose server stops answering, so a run never hangs.
 /// </summary>
 public sealed class FederationDriver : ReceiveActor, IWithTimers
 {
+    /// <summary>The server's name under the driver: clients see it as the sender of every request.</summary>
+    public const string ServerName = "server";
+
+    /// <summary>Past the round's deadline (twice: training, then evaluation), how long the driver waits before giving up on the server.</summary>
+    public static readonly TimeSpan WatchdogGrace = TimeSpan.FromMinutes(1);
+
     private readonly RunOptions _options;
     private readonly TensorData? _test;
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -35,8 +49,15 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
     private readonly List<RoundMetrics> _completed = new();
     private IActorRef _server = ActorRefs.Nobody;
     private LocalTrainer? _evaluator;
+    private IDisposable? _torchThreads;
+    private Task? _evaluation;
     private FederatedState _state = new(1, Array.Empty<float>());
     private int _failuresInARow;
+
+    // The run in progress: its last round, its failure limit, and who asked for it (Nobody for the singleton).
+    private int _lastRound;
+    private int _maxFailedRounds;
+    private IActorRef _requester = ActorRefs.Nobody;
 
     public FederationDriver(RunOptions options, TensorData? test)
     {
@@ -44,19 +65,17 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         _test = test;
         _options.Server.Validate();
         _checkpoints = options.CheckpointDirectory is null ? null : new CheckpointStore(options.CheckpointDirectory);
-        Receive<RegisterClient>(register => _server.Forward(register));
-        Receive<ClientsAvailable>(available =>
+        if (options.StartsOnItsOwn)
         {
-            _log.Info("{0} clients registered; starting at round {1}", available.Count, _state.Round);
-            Become(Running);
-            NextRound();
-        });
+            Starting();
+        }
+        else
+        {
+            Ready();
+        }
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
-
-    /// <summary>The server's name under the driver: clients see it as the sender of every request.</summary>
-    public const string ServerName = "server";
 
     public static Props Props(RunOptions options, TensorData? test) =>
         Akka.Actor.Props.Create(() => new FederationDriver(options, test));
@@ -65,10 +84,20 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
 
     private sealed record Retry;
 
+    private sealed record RoundOverdue(int Round);
+
     protected override void PreStart()
     {
         _server = Context.ActorOf(ServerActor.Props(_options.Server), ServerName);
-        _evaluator = _test is null ? null : new LocalTrainer(_options.Model);
+        if (_test is not null)
+        {
+            _torchThreads = TorchThreads.Acquire(_options.TorchThreads);
+            _evaluator = new LocalTrainer(_options.Model);
+        }
+        if (!_options.StartsOnItsOwn)
+        {
+            return;
+        }
         var checkpoint = _checkpoints?.LoadLatest(problem => _log.Warning(problem));
         if (checkpoint is not null)
         {
@@ -87,38 +116,88 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         {
             _state = new FederatedState(1, InitialWeights.Create(_options.Model, _options.Server.Seed));
         }
-
-        if (_state.Round > _options.Rounds)
+        _lastRound = _options.Rounds;
+        _maxFailedRounds = _options.MaxFailedRounds;
+        if (_state.Round > _lastRound)
         {
-            Publish(new RunEvents.Ended(_state.Round - 1, null));
-            Become(Done);
+            End(null);
             return;
         }
         _server.Tell(new AwaitClients(_options.WaitForClients));
     }
 
-    protected override void PostStop() => _evaluator?.Dispose();
+    protected override void PostStop()
+    {
+        // A hand-over can stop the driver while it evaluates: the evaluator is not disposed under that work.
+        _evaluation?.Wait(TimeSpan.FromMinutes(1));
+        _evaluator?.Dispose();
+        _torchThreads?.Dispose();
+    }
+
+    /// <summary>Clients register with the server through the driver, wherever it runs.</summary>
+    private void Membership()
+    {
+        Receive<RegisterClient>(register => _server.Forward(register));
+        Receive<AwaitClients>(wait => _server.Forward(wait));
+    }
+
+    private void Starting()
+    {
+        Membership();
+        Receive<ClientsAvailable>(available =>
+        {
+            _log.Info("{0} clients registered; starting at round {1}", available.Count, _state.Round);
+            Become(Running);
+            NextRound();
+        });
+    }
+
+    private void Ready()
+    {
+        Membership();
+        Receive<ClientsAvailable>(_ => { });
+        Receive<RunRounds>(run =>
+        {
+            (_state, _lastRound, _maxFailedRounds, _requester) = (run.From, run.LastRound, run.MaxFailedRounds, Sender);
+            _failuresInARow = 0;
+            Become(Running);
+            NextRound();
+        });
+    }
 
     private void Running()
     {
-        Receive<RegisterClient>(register => _server.Forward(register));
+        Membership();
+        Receive<ClientsAvailable>(_ => { });
+        Receive<RunRounds>(run => Sender.Tell(new RoundRefused(run.From.Round, $"a run is in progress at round {_state.Round}")));
+        Receive<StopRun>(_ => _lastRound = Math.Min(_lastRound, _state.Round));
         Receive<RoundCompleted>(OnRoundCompleted);
         Receive<RoundRefused>(refused => _log.Warning("Round {0} refused: {1}", refused.Round, refused.Reason));
         Receive<Evaluated>(OnEvaluated);
         Receive<Retry>(_ => NextRound());
-        Receive<ClientsAvailable>(_ => { });
+        Receive<RoundOverdue>(overdue => overdue.Round == _state.Round, overdue => End(
+            $"round {overdue.Round} did not end within {Overdue.TotalSeconds:F0} s: the server stopped answering"));
+        Receive<RoundOverdue>(_ => { });
     }
 
-    private void Done()
+    private void Finished()
     {
-        Receive<RegisterClient>(register => _server.Forward(register));
+        Membership();
         Receive<ClientsAvailable>(_ => { });
+        Receive<RoundOverdue>(_ => { });
     }
 
-    private void NextRound() => _server.Tell(new RunRound(_state));
+    private TimeSpan Overdue => _options.Server.RoundDeadline * 2 + WatchdogGrace;
+
+    private void NextRound()
+    {
+        Timers.StartSingleTimer("watchdog", new RoundOverdue(_state.Round), Overdue);
+        _server.Tell(new RunRound(_state));
+    }
 
     private void OnRoundCompleted(RoundCompleted done)
     {
+        Timers.Cancel("watchdog");
         if (_evaluator is null || _test is null)
         {
             Self.Tell(new Evaluated(done, null));
@@ -127,8 +206,13 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         // Evaluation is CPU work: off the actor's thread, one at a time (the driver waits for it).
         var evaluator = _evaluator;
         var test = _test;
-        Task.Run(() => evaluator.Evaluate(done.State.Weights, test))
-            .PipeTo(Self, success: evaluation => new Evaluated(done, evaluation), failure: _ => new Evaluated(done, null));
+        var evaluation = Task.Run(() => evaluator.Evaluate(done.State.Weights, test));
+        _evaluation = evaluation;
+        evaluation.PipeTo(Self, success: result => new Evaluated(done, result), failure: error =>
+        {
+            _log.Error(error, "Round {0}: evaluating the new model on the test set failed", done.Metrics.Round);
+            return new Evaluated(done, null);
+        });
     }
 
     private void OnEvaluated(Evaluated evaluated)
@@ -136,23 +220,24 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         var metrics = evaluated.Round.Metrics with { Test = evaluated.Test };
         _state = evaluated.Round.State;
         _failuresInARow = metrics.Succeeded ? 0 : _failuresInARow + 1;
-        _completed.Add(metrics);
-        _checkpoints?.Save(new Checkpoint(_options.Server.Seed, _state, _state.Optimizer.Slots, _failuresInARow, _completed.ToArray())
+        if (_checkpoints is not null)
         {
-            Privacy = _state.Privacy,
-        });
-        Publish(new RunEvents.RoundReport(metrics));
-
-        if (_failuresInARow >= _options.MaxFailedRounds)
-        {
-            Publish(new RunEvents.Ended(metrics.Round,
-                $"{_failuresInARow} rounds in a row failed (max-failed-rounds = {_options.MaxFailedRounds}); last: {metrics.FailureReason}"));
-            Become(Done);
+            _completed.Add(metrics);
+            _checkpoints.Save(new Checkpoint(_options.Server.Seed, _state, _state.Optimizer.Slots, _failuresInARow, _completed.ToArray())
+            {
+                Privacy = _state.Privacy,
+            });
         }
-        else if (_state.Round > _options.Rounds)
+        Publish(new RunEvents.RoundReport(metrics));
+        _requester.Tell(new RoundCompleted(_state, metrics));
+
+        if (_failuresInARow >= _maxFailedRounds)
         {
-            Publish(new RunEvents.Ended(metrics.Round, null));
-            Become(Done);
+            End($"{_failuresInARow} rounds in a row failed (max-failed-rounds = {_maxFailedRounds}); last: {metrics.FailureReason}");
+        }
+        else if (_state.Round > _lastRound)
+        {
+            End(null);
         }
         else if (metrics.Selected == 0)
         {
@@ -162,6 +247,22 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         else
         {
             NextRound();
+        }
+    }
+
+    private void End(string? failure)
+    {
+        Timers.Cancel("watchdog");
+        Publish(new RunEvents.Ended(_state.Round - 1, failure));
+        _requester.Tell(new RunCompleted(_state, failure));
+        _requester = ActorRefs.Nobody;
+        if (_options.StartsOnItsOwn)
+        {
+            Become(Finished);
+        }
+        else
+        {
+            Become(Ready);
         }
     }
 

@@ -43,17 +43,33 @@ public static class Training
     /// <summary>Driver to server: run one round from <paramref name="State"/>; answered by <see cref="RoundCompleted"/>.</summary>
     public sealed record RunRound(FederatedState State);
 
-    /// <summary>Server to driver: the state after the round (unchanged weights if the round failed) and its metrics.</summary>
+    /// <summary>Server to driver, and driver to whoever asked for the run: the state after the round (unchanged weights if the round failed) and its metrics.</summary>
     public sealed record RoundCompleted(FederatedState State, RoundMetrics Metrics);
 
     /// <summary>Server to driver: the round could not start (another is in flight, or the state does not fit).</summary>
     public sealed record RoundRefused(int Round, string Reason);
+
+    /// <summary>
+    /// To a driver that does not start on its own: run rounds from <paramref name="From"/> through round
+    /// <paramref name="LastRound"/>, ending early after <paramref name="MaxFailedRounds"/> failed rounds in a row. The
+    /// sender hears a <see cref="RoundCompleted"/> (with the test evaluation) after every round, then <see cref="RunCompleted"/>.
+    /// </summary>
+    public sealed record RunRounds(FederatedState From, int LastRound, int MaxFailedRounds);
+
+    /// <summary>To a driver: end the run in progress once the round in flight is over.</summary>
+    public sealed record StopRun
+    {
+        public static readonly StopRun Instance = new();
+    }
+
+    /// <summary>Driver to whoever asked for the run: it is over, with every round done (<paramref name="Failure"/> null) or not.</summary>
+    public sealed record RunCompleted(FederatedState State, string? Failure);
 
     /// <summary>Driver to server: answer <see cref="ClientsAvailable"/> once at least <paramref name="Count"/> clients registered.</summary>
     public sealed record AwaitClients(int Count);
 
     public sealed record ClientsAvailable(int Count);
 
-    /// <summary>Published on the event stream as a round collects answers, for progress displays.</summary>
+    /// <summary>Published on the event stream when a round starts and as it collects answers, for progress displays.</summary>
     public sealed record RoundProgress(int Round, int Answered, int Selected);
 }

@@ -1,0 +1,66 @@
+using Akka.Actor;
+
+namespace AkkaFed.Actors;
+
+/// <summary>
+/// The server's clients: which actor speaks for each client id, and which nodes are unreachable. Ids are listed
+/// in ordinal order, so that sampling depends on the set of clients and the seed, never on the order in which
+/// they registered. Private state of one <see cref="ServerActor"/>; not thread-safe.
+/// </summary>
+internal sealed class ClientRegistry
+{
+    private readonly Dictionary<string, IActorRef> _byId = new(StringComparer.Ordinal);
+    private readonly Dictionary<IActorRef, string> _byActor = new();
+    private readonly HashSet<Address> _unreachable = new();
+    private string[]? _sorted;
+
+    public int Count => _byId.Count;
+
+    public IActorRef this[string clientId] => _byId[clientId];
+
+    /// <summary>Binds <paramref name="clientId"/> to <paramref name="client"/>; returns the actor it was bound to before, if another.</summary>
+    public IActorRef? Register(string clientId, IActorRef client)
+    {
+        _byId.TryGetValue(clientId, out var previous);
+        if (client.Equals(previous))
+        {
+            return null;
+        }
+        if (previous is not null)
+        {
+            _byActor.Remove(previous);
+        }
+        _byId[clientId] = client;
+        _byActor[client] = clientId;
+        _sorted = null;
+        return previous;
+    }
+
+    /// <summary>Forgets the client <paramref name="client"/> spoke for; its id, or null if it spoke for none.</summary>
+    public string? Remove(IActorRef client)
+    {
+        if (!_byActor.Remove(client, out var clientId))
+        {
+            return null;
+        }
+        _byId.Remove(clientId);
+        _sorted = null;
+        return clientId;
+    }
+
+    /// <summary>Whether <paramref name="sender"/> is the actor registered for <paramref name="clientId"/>.</summary>
+    public bool IsOwner(string clientId, IActorRef sender) => _byId.TryGetValue(clientId, out var owner) && owner.Equals(sender);
+
+    public void Unreachable(Address node) => _unreachable.Add(node);
+
+    public void Reachable(Address node) => _unreachable.Remove(node);
+
+    /// <summary>Registered clients on reachable nodes, in ordinal order.</summary>
+    public IReadOnlyList<string> Available()
+    {
+        _sorted ??= _byId.Keys.Order(StringComparer.Ordinal).ToArray();
+        return _unreachable.Count == 0
+            ? _sorted
+            : _sorted.Where(id => !_unreachable.Contains(_byId[id].Path.Address)).ToArray();
+    }
+}

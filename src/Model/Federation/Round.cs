@@ -1,0 +1,221 @@
+using System.Collections.Immutable;
+using AkkaFed.Model.Learning;
+
+namespace AkkaFed.Model.Federation;
+
+/// <summary>Where a round is: clients training, clients evaluating the new model, or over.</summary>
+public enum RoundPhase
+{
+    Training,
+    Evaluating,
+    Done,
+}
+
+/// <summary>
+/// The round in flight as one immutable value: who was selected and how each answered (<see cref="RoundBook"/>),
+/// whether it succeeded, the federated-evaluation phase, late answers and payload bytes. The server actor routes
+/// every message into it and acts on what it returns; every rule of a round lives here. Like the book, it holds a
+/// few numbers per client, never a model.
+/// </summary>
+public sealed record Round
+{
+    private Round(RoundBook book, int available)
+    {
+        Book = book;
+        Available = available;
+    }
+
+    /// <summary>No round yet: the server before its first round.</summary>
+    public static readonly Round None = new(RoundBook.Open(0, Array.Empty<string>(), 0), 0) { Phase = RoundPhase.Done };
+
+    /// <summary>
+    /// A round that asks <paramref name="selected"/> (of <paramref name="available"/>) to train a model of
+    /// <paramref name="modelLength"/> values; answers that arrived after the previous round closed count as late.
+    /// </summary>
+    public static Round Open(int number, IReadOnlyList<string> selected, int modelLength, int available, Round previous) =>
+        new(RoundBook.Open(number, selected, modelLength) with { Late = previous.LateAfterClose }, available);
+
+    /// <summary>A round that cannot start: fewer clients are available than <paramref name="minClients"/>.</summary>
+    public static Round TooFewClients(int number, int available, int minClients, Round previous) =>
+        Open(number, Array.Empty<string>(), 0, available, previous) with
+        {
+            Phase = RoundPhase.Done,
+            FailureReason = $"only {available} clients available, min-clients is {minClients}",
+        };
+
+    public int Number => Book.Round;
+    public RoundBook Book { get; private init; }
+    public RoundPhase Phase { get; private init; } = RoundPhase.Training;
+
+    /// <summary>Clients that could have been selected.</summary>
+    public int Available { get; }
+
+    /// <summary>Enough updates were aggregated (known once training is over).</summary>
+    public bool Succeeded { get; private init; }
+
+    /// <summary>Why the round failed; null while it runs and when it succeeded.</summary>
+    public string? FailureReason { get; private init; }
+
+    public long BytesSent { get; private init; }
+    public long BytesReceived { get; private init; }
+
+    /// <summary>Training answers that arrived after training closed: the next round reports them as late.</summary>
+    public int LateAfterClose { get; private init; }
+
+    /// <summary>The clients asked to evaluate the new model, in selection order.</summary>
+    public ImmutableArray<string> Evaluators { get; private init; } = ImmutableArray<string>.Empty;
+    public ImmutableDictionary<string, Evaluation> Evaluations { get; private init; } = ImmutableDictionary<string, Evaluation>.Empty;
+    public ImmutableDictionary<string, string> EvaluationFailures { get; private init; } = ImmutableDictionary<string, string>.Empty;
+
+    /// <summary>Every selected client has answered or failed: training can close before the deadline.</summary>
+    public bool TrainingComplete => Phase == RoundPhase.Training && Book.IsComplete;
+
+    /// <summary>Every evaluator has answered or failed: evaluation can close before the deadline.</summary>
+    public bool EvaluationComplete =>
+        Phase == RoundPhase.Evaluating && Evaluations.Count + EvaluationFailures.Count >= Evaluators.Length;
+
+    public Round Sent(long bytes) => this with { BytesSent = BytesSent + bytes };
+
+    public Round Received(long bytes) => this with { BytesReceived = BytesReceived + bytes };
+
+    /// <summary>A client's update for round <paramref name="round"/>; only its registered owner may send it.</summary>
+    public (Round Round, Verdict Verdict) Train(int round, ClientUpdate update, bool fromOwner)
+    {
+        if (Phase != RoundPhase.Training)
+        {
+            return (this with { LateAfterClose = LateAfterClose + 1 }, Verdict.Late);
+        }
+        if (!fromOwner && round == Number)
+        {
+            return (Reject(), Verdict.Rejected);
+        }
+        var (book, verdict) = Book.Apply(round, update);
+        return (this with { Book = book }, verdict);
+    }
+
+    /// <summary>A client reports that its training threw; only its registered owner may say so.</summary>
+    public (Round Round, Verdict Verdict) TrainingFailed(int round, string clientId, string reason, bool fromOwner)
+    {
+        if (Phase != RoundPhase.Training)
+        {
+            return (this with { LateAfterClose = LateAfterClose + 1 }, Verdict.Late);
+        }
+        if (!fromOwner && round == Number)
+        {
+            return (Reject(), Verdict.Rejected);
+        }
+        var (book, verdict) = Book.ApplyFailure(round, clientId, reason);
+        return (this with { Book = book }, verdict);
+    }
+
+    /// <summary>An update the book accepted but the aggregation refused (out of its range): counted as rejected.</summary>
+    public Round Reject() => this with { Book = Book with { Rejected = Book.Rejected + 1 } };
+
+    /// <summary>A client died or left: a failure of whichever phase it was part of.</summary>
+    public Round Lost(string clientId, string reason) => Phase switch
+    {
+        RoundPhase.Training => this with { Book = Book.ApplyFailure(Number, clientId, reason).Book },
+        RoundPhase.Evaluating when Evaluators.Contains(clientId) && !Evaluations.ContainsKey(clientId)
+            => this with { EvaluationFailures = EvaluationFailures.SetItem(clientId, reason) },
+        _ => this,
+    };
+
+    /// <summary>Closes training, by the deadline or because everyone answered: it succeeds with at least <paramref name="minClients"/> updates.</summary>
+    public Round CloseTraining(int minClients, bool deadlinePassed)
+    {
+        if (Phase != RoundPhase.Training)
+        {
+            throw new InvalidOperationException($"round {Number} is not training ({Phase})");
+        }
+        int updates = Book.Accepted.Count;
+        if (updates >= minClients)
+        {
+            return this with { Phase = RoundPhase.Done, Succeeded = true };
+        }
+        string why = deadlinePassed ? "by the deadline" : "after every selected client answered";
+        var lost = Book.Failures.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key} failed: {f.Value}").ToList();
+        if (Book.Rejected > 0)
+        {
+            lost.Add($"{Book.Rejected} rejected");
+        }
+        string detail = lost.Count > 0 ? $" ({string.Join("; ", lost)})" : "";
+        return this with { Phase = RoundPhase.Done, FailureReason = $"{updates} updates {why}, min-clients is {minClients}{detail}" };
+    }
+
+    /// <summary>Selected clients that did not deliver, in selection order, for the strategy: failed, or no answer by the deadline.</summary>
+    public IReadOnlyList<ClientFailure> TrainingFailures =>
+        Book.Selected.Where(id => !Book.Accepted.ContainsKey(id))
+            .Select(id => new ClientFailure(id, Book.Failures.TryGetValue(id, out var reason) ? reason : "no answer by the deadline"))
+            .ToArray();
+
+    /// <summary>After a successful round: <paramref name="evaluators"/> evaluate the new model.</summary>
+    public Round Evaluate(IReadOnlyList<string> evaluators)
+    {
+        if (Phase != RoundPhase.Done || !Succeeded)
+        {
+            throw new InvalidOperationException($"round {Number} has no new model to evaluate");
+        }
+        return this with { Phase = RoundPhase.Evaluating, Evaluators = evaluators.ToImmutableArray() };
+    }
+
+    /// <summary>
+    /// A client's evaluation of the new model (<paramref name="failure"/> set when it threw). Counted once, only
+    /// from an evaluator's registered owner, only for this round; anything else changes nothing.
+    /// </summary>
+    public (Round Round, Verdict Verdict) Evaluated(int round, string clientId, Evaluation? result, string? failure, bool fromOwner)
+    {
+        if (Phase != RoundPhase.Evaluating || round != Number)
+        {
+            return (this, Verdict.Late);
+        }
+        if (!fromOwner || !Evaluators.Contains(clientId))
+        {
+            return (this, Verdict.Rejected);
+        }
+        if (Evaluations.ContainsKey(clientId) || EvaluationFailures.ContainsKey(clientId))
+        {
+            return (this, Verdict.Duplicate);
+        }
+        return result is not null
+            ? (this with { Evaluations = Evaluations.Add(clientId, result) }, Verdict.Accepted)
+            : (this with { EvaluationFailures = EvaluationFailures.Add(clientId, failure ?? "evaluation failed") }, Verdict.Failed);
+    }
+
+    /// <summary>Closes evaluation, by the deadline or because every evaluator answered.</summary>
+    public Round CloseEvaluation() =>
+        Phase == RoundPhase.Evaluating
+            ? this with { Phase = RoundPhase.Done }
+            : throw new InvalidOperationException($"round {Number} is not evaluating ({Phase})");
+
+    /// <summary>The evaluators' results in selection order, so that sums over them are the same to the last bit in any arrival order.</summary>
+    public IReadOnlyList<Evaluation> EvaluationsInOrder =>
+        Evaluators.Where(Evaluations.ContainsKey).Select(id => Evaluations[id]).ToArray();
+
+    public IReadOnlyList<ClientFailure> EvaluationFailuresInOrder =>
+        Evaluators.Where(EvaluationFailures.ContainsKey).Select(id => new ClientFailure(id, EvaluationFailures[id])).ToArray();
+
+    /// <summary>The round's metrics once it is over; <paramref name="seconds"/> is its wall time.</summary>
+    public RoundMetrics Metrics(double seconds)
+    {
+        if (Phase != RoundPhase.Done)
+        {
+            throw new InvalidOperationException($"round {Number} is still {Phase}");
+        }
+        var (loss, accuracy) = Book.TrainingMetrics();
+        return new RoundMetrics(
+            Number, Succeeded, loss, accuracy,
+            Selected: Book.Selected.Length,
+            Participants: Book.Accepted.Count,
+            Stragglers: Book.Missing,
+            Late: Book.Late,
+            Duplicates: Book.Duplicates,
+            Rejected: Book.Rejected,
+            Failed: Book.Failures.Count,
+            Seconds: seconds,
+            FailureReason: FailureReason)
+        {
+            BytesSent = BytesSent,
+            BytesReceived = BytesReceived,
+        };
+    }
+}
