@@ -3,17 +3,6 @@ using AkkaFed.Model.Learning;
 
 namespace AkkaFed.Model.Federation;
 
-/// <summary>How client updates are combined before the server optimizer's step.</summary>
-public enum AggregatorKind
-{
-    /// <summary>FedAvg's weighted mean.</summary>
-    Mean,
-    Median,
-    TrimmedMean,
-    Krum,
-    MultiKrum,
-}
-
 /// <summary>A client that was asked and did not deliver: its training threw, it died, or its update was refused.</summary>
 public sealed record ClientFailure(string ClientId, string Reason);
 
@@ -74,107 +63,6 @@ public interface IRoundAggregation : IDisposable
     /// </summary>
     FederatedState Finish(IReadOnlyList<ClientFailure> failures, int available);
 }
-
-/// <summary>The strategy's settings, as HOCON and the command line name them.</summary>
-public sealed record StrategyOptions(
-    string Name = "fedavg",
-    double ServerMomentum = 0,
-    double Beta1 = 0.9,
-    double Beta2 = 0.99,
-    double Tau = 1e-3,
-    double ProximalMu = 0,
-    AggregatorKind Aggregator = AggregatorKind.Mean,
-    double TrimmedFraction = 0.1,
-    int KrumByzantine = 0,
-    int KrumKeep = 1,
-    double NormBound = 0,
-    double EvaluateFraction = 0,
-    PrivacyOptions? Privacy = null)
-{
-    public static readonly IReadOnlyList<string> Names = new[] { "fedavg", "fedsgd", "fedavgm", "fedprox", "fedadagrad", "fedadam", "fedyogi" };
-
-    public static readonly IReadOnlyDictionary<string, AggregatorKind> Aggregators = new Dictionary<string, AggregatorKind>
-    {
-        ["mean"] = AggregatorKind.Mean,
-        ["median"] = AggregatorKind.Median,
-        ["trimmed-mean"] = AggregatorKind.TrimmedMean,
-        ["krum"] = AggregatorKind.Krum,
-        ["multi-krum"] = AggregatorKind.MultiKrum,
-    };
-
-    /// <summary>Throws, naming the setting, when a value is out of range or contradicts another.</summary>
-    /// <param name="minClients">The least number of updates a round aggregates, which robust aggregators must cope with.</param>
-    public StrategyOptions Validate(int minClients)
-    {
-        if (!Names.Contains(Name))
-            throw new ArgumentException($"strategy must be one of {string.Join(", ", Names)}, got '{Name}'");
-        if (!(ProximalMu >= 0) || double.IsInfinity(ProximalMu))
-            throw new ArgumentOutOfRangeException("proximal-mu", ProximalMu, "proximal-mu must be zero or positive and finite");
-        if (ProximalMu > 0 && Name != "fedprox")
-            throw new ArgumentException($"proximal-mu is FedProx's: set strategy = fedprox, or proximal-mu = 0 (strategy is {Name})");
-        if (!(TrimmedFraction >= 0 && TrimmedFraction < 0.5))
-            throw new ArgumentOutOfRangeException("trimmed-fraction", TrimmedFraction, "trimmed-fraction must be in [0, 0.5)");
-        if (KrumByzantine < 0)
-            throw new ArgumentOutOfRangeException("krum-byzantine", KrumByzantine, "krum-byzantine must be zero or more");
-        if (Aggregator is AggregatorKind.Krum or AggregatorKind.MultiKrum && minClients < 2 * KrumByzantine + 3)
-            throw new ArgumentException(
-                $"krum-byzantine = {KrumByzantine} needs at least 2 * {KrumByzantine} + 3 = {2 * KrumByzantine + 3} updates per round, but min-clients is {minClients}");
-        if (Aggregator == AggregatorKind.MultiKrum && (KrumKeep < 1 || KrumKeep > minClients - KrumByzantine))
-            throw new ArgumentOutOfRangeException("krum-keep", KrumKeep, $"krum-keep must be from 1 to min-clients - krum-byzantine ({minClients - KrumByzantine})");
-        if (!(NormBound >= 0) || double.IsInfinity(NormBound))
-            throw new ArgumentOutOfRangeException("norm-bound", NormBound, "norm-bound must be zero (off) or positive");
-        if (!(EvaluateFraction >= 0 && EvaluateFraction <= 1))
-            throw new ArgumentOutOfRangeException("evaluate-fraction", EvaluateFraction, "evaluate-fraction must be in [0, 1]");
-        Privacy?.Validate();
-        if (Privacy is { Enabled: true } && Aggregator != AggregatorKind.Mean)
-            throw new ArgumentException($"DP-FedAvg's guarantee is for the clipped mean: use aggregator = mean with dp-clip-norm (aggregator is {Aggregator})");
-        return this;
-    }
-}
-
-/// <summary>
-/// Central differential privacy (DP-FedAvg, McMahan et al. 2018): each update clipped to <paramref name="ClipNorm"/>,
-/// Gaussian noise of standard deviation <c>NoiseMultiplier * ClipNorm</c> on the sum, divided by the number of
-/// clients selected. With <paramref name="Adaptive"/>, the clip norm follows the <paramref name="TargetQuantile"/>
-/// of the update norms (Andrew et al. 2021). <paramref name="ClipNorm"/> = 0 turns it off.
-/// </summary>
-public sealed record PrivacyOptions(
-    double ClipNorm = 0,
-    double NoiseMultiplier = 0,
-    double Delta = 1e-5,
-    bool Adaptive = false,
-    double TargetQuantile = 0.5,
-    double ClipLearningRate = 0.2,
-    double ClippedCountStddev = 0)
-{
-    public bool Enabled => ClipNorm > 0;
-
-    public void Validate()
-    {
-        if (!(ClipNorm >= 0) || double.IsInfinity(ClipNorm))
-            throw new ArgumentOutOfRangeException(DpSettings.ClipNorm, ClipNorm, $"{DpSettings.ClipNorm} must be zero (off) or positive");
-        if (!(NoiseMultiplier >= 0) || double.IsInfinity(NoiseMultiplier))
-            throw new ArgumentOutOfRangeException(DpSettings.NoiseMultiplier, NoiseMultiplier, $"{DpSettings.NoiseMultiplier} must be zero or positive");
-        if (NoiseMultiplier > 0 && !Enabled)
-            throw new ArgumentException($"{DpSettings.NoiseMultiplier} = {NoiseMultiplier} needs {DpSettings.ClipNorm}: without clipping, noise bounds nothing");
-        if (Enabled)
-        {
-            if (!(Delta > 0 && Delta < 1))
-                throw new ArgumentOutOfRangeException(DpSettings.Delta, Delta, $"{DpSettings.Delta} must be in (0, 1)");
-            if (Adaptive)
-            {
-                _ = new AdaptiveClipping(ClipNorm, TargetQuantile, ClipLearningRate, ClippedCountStddev);
-                if (ClippedCountStddev > 0 && NoiseMultiplier > 0)
-                {
-                    AdaptiveClipping.EffectiveNoiseMultiplier(NoiseMultiplier, ClippedCountStddev);
-                }
-            }
-        }
-    }
-}
-
-/// <summary>What DP-FedAvg carries from round to round: the current clip norm and the privacy spent.</summary>
-public sealed record PrivacyState(double ClipNorm, PrivacyLedger Ledger);
 
 /// <summary>
 /// Every strategy AkkaFed offers, as one composition: sample clients (Flower's <c>num_fit_clients</c>);
