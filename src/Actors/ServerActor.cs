@@ -20,7 +20,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     private const string DeadlineTimer = "round-deadline";
 
     private readonly ServerOptions _options;
-    private readonly FederatedStrategy _strategy;
+    private readonly IStrategy _strategy;
     private int _available;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<string, IActorRef> _clients = new();
@@ -44,7 +44,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     public ServerActor(ServerOptions options)
     {
         _options = options.Validate();
-        _strategy = (FederatedStrategy)options.CreateStrategy();
+        _strategy = options.CreateStrategy();
         Idle();
     }
 
@@ -318,7 +318,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
             BytesSent = _bytesSent,
             BytesReceived = _bytesReceived,
             Epsilon = _strategy.Epsilon(next),
-            ClipNorm = _options.Strategy.Privacy is { Enabled: true } privacy ? _state.Privacy?.ClipNorm ?? privacy.ClipNorm : null,
+            ClipNorm = _strategy.ClipNorm(_state),
         };
         if (succeeded)
         {

@@ -20,9 +20,9 @@ public sealed record ServerOptions(
     /// <summary>The strategy: FedAvg unless set (FedProx, FedAdam, a robust aggregator, ...).</summary>
     public StrategyOptions Strategy { get; init; } = new();
 
-    /// <summary>The strategy these options describe.</summary>
+    /// <summary>The strategy these options describe; call <see cref="Validate"/> first.</summary>
     public IStrategy CreateStrategy() =>
-        new FederatedStrategy(Strategy, Fraction, MinClients, Weighting, ServerLearningRate, Local, Seed);
+        Strategies.Create(Strategy, Fraction, MinClients, Weighting, ServerLearningRate, Local, Seed);
 
     /// <summary>
     /// Throws a <see cref="SettingsException"/> naming the first setting that is out of range or contradicts another,

@@ -189,6 +189,20 @@ public sealed class SettingsTests
     }
 
     [Fact]
+    public void The_settings_compose_the_strategy_they_name()
+    {
+        var fedAdam = Assert.IsType<FedAvg>(With("strategy=fedadam server-lr=0.01 aggregator=median norm-bound=0.5").Server.CreateStrategy());
+        var fedSgd = Assert.IsType<FedSgd>(With("strategy=fedsgd epochs=3").Server.CreateStrategy());
+        var private_ = Assert.IsType<DpFedAvg>(With("strategy=fedavgm server-momentum=0.9 dp-clip-norm=0.5").Server.CreateStrategy());
+
+        Assert.IsType<FedAdam>(fedAdam.Optimizer);
+        Assert.IsType<NormBounded>(fedAdam.Aggregator);
+        Assert.Equal((1, LocalTrainingOptions.FullBatch), (fedSgd.Local.Epochs, fedSgd.Local.BatchSize));
+        Assert.IsType<ServerMomentum>(private_.Strategy.Optimizer);
+        Assert.Equal(0.5, private_.ClipNorm(new FederatedState(1, new float[1])));
+    }
+
+    [Fact]
     public void The_command_line_wins_over_the_file_which_wins_over_the_defaults()
     {
         var file = Path.GetTempFileName();

@@ -82,9 +82,7 @@ public sealed class StrategyPinnedResultsTests
     }
 
     private static IStrategy Build(StrategyOptions options, double fraction, int minClients, ClientWeighting weighting, double serverLr) =>
-        new FederatedStrategy(options, fraction, minClients, weighting, serverLr, new LocalTrainingOptions(2, 16, 0.05), Seed);
-
-    private static double? Epsilon(IStrategy strategy, FederatedState state) => ((FederatedStrategy)strategy).Epsilon(state);
+        Strategies.Create(options.Validate(minClients), fraction, minClients, weighting, serverLr, new LocalTrainingOptions(2, 16, 0.05), Seed);
 
     private static string Fingerprint(IStrategy strategy)
     {
@@ -126,7 +124,7 @@ public sealed class StrategyPinnedResultsTests
             }
             writer.Write(state.Privacy?.ClipNorm ?? -1);
             writer.Write(state.Privacy?.Ledger.Rounds ?? -1);
-            writer.Write(Epsilon(strategy, state) ?? -1);
+            writer.Write(strategy.Epsilon(state) ?? -1);
 
             var evaluators = strategy.ConfigureEvaluate(round, Available);
             var evaluations = evaluators.Select(id =>
