@@ -261,15 +261,67 @@ public sealed class SettingsTests
     [Fact]
     public void Every_shipped_hocon_file_is_valid()
     {
-        var folder = Path.Combine(RepositoryRoot(), "hocon");
-        foreach (var file in Directory.EnumerateFiles(folder, "*.conf"))
+        var built = BuildEvery(Path.Combine(RepositoryRoot(), "hocon"));
+
+        Assert.Contains("simulation.conf", built);
+        Assert.Contains("cluster.conf", built);
+    }
+
+    [Theory]
+    [InlineData("simulation.conf", "rounds = 10", "rounds = ten", "rounds")]
+    [InlineData("simulation.conf", "client-lr = 0.02", "client-lr = -0.02", "client-lr")]
+    [InlineData("simulation.conf", "min-clients = 1", "min-clents = 1", "min-clients")]
+    [InlineData("cluster.conf", "port = 0", "port = 70000", "cluster.port")]
+    [InlineData("cluster.conf", "partition-count = 1", "partition-cuont = 1", "cluster.partition-count")]
+    public void A_broken_key_in_a_shipped_hocon_file_fails_the_check(string file, string line, string broken, string key)
+    {
+        using var folder = new TempDirectory();
+        foreach (var shipped in Directory.EnumerateFiles(Path.Combine(RepositoryRoot(), "hocon"), "*.conf"))
         {
-            var config = ConfigurationFactory.ParseString(File.ReadAllText(file));
-            if (config.HasPath("akkafed.rounds"))
+            var text = File.ReadAllText(shipped);
+            if (Path.GetFileName(shipped) == file)
             {
-                FederationSettings.Create(config.WithFallback(FederationSettings.Defaults()));
+                Assert.Contains(line, text);
+                text = text.Replace(line, broken);
             }
+            File.WriteAllText(folder.File(Path.GetFileName(shipped)), text);
         }
+
+        var error = Assert.Throws<SettingsException>(() => BuildEvery(folder.Path));
+
+        Assert.Equal(key, error.Key);
+    }
+
+    /// <summary>
+    /// Builds <see cref="FederationSettings"/> and <see cref="NodeSettings"/> from each hocon file in
+    /// <paramref name="folder"/>, over the other files of the folder as the program layers them (cluster.conf over
+    /// simulation.conf), never over itself: a key missing from the file that should define it fails.
+    /// </summary>
+    private static List<string> BuildEvery(string folder)
+    {
+        var files = Directory.EnumerateFiles(folder, "*.conf").Order(StringComparer.Ordinal).ToList();
+        var parsed = files.ToDictionary(file => file, file =>
+        {
+            var text = File.ReadAllText(file);
+            ConfigLoader.CheckStructure(text);
+            return ConfigurationFactory.ParseString(text);
+        });
+        var built = new List<string>();
+        foreach (var file in files)
+        {
+            var config = parsed[file];
+            foreach (var other in new[] { "cluster.conf", "simulation.conf" }.Select(name => Path.Combine(folder, name)))
+            {
+                if (other != file && parsed.TryGetValue(other, out var fallback))
+                {
+                    config = config.WithFallback(fallback);
+                }
+            }
+            FederationSettings.Create(config);
+            NodeSettings.Create(config);
+            built.Add(Path.GetFileName(file));
+        }
+        return built;
     }
 
     internal static string RepositoryRoot()
