@@ -21,7 +21,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     private const string DeadlineTimer = "round-deadline";
 
     private readonly ServerOptions _options;
-    private readonly FederatedStrategy _strategy;
+    private readonly IStrategy _strategy;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ClientRegistry _clients = new();
     private readonly List<(int Count, IActorRef ReplyTo)> _waitingForClients = new();
@@ -38,7 +38,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     public ServerActor(ServerOptions options)
     {
         _options = options.Validate();
-        _strategy = (FederatedStrategy)options.CreateStrategy();
+        _strategy = options.CreateStrategy();
         Idle();
     }
 
@@ -311,7 +311,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         var metrics = _round.Metrics(_clock.Elapsed.TotalSeconds) with
         {
             Epsilon = _strategy.Epsilon(_next),
-            ClipNorm = _options.Strategy.Privacy is { Enabled: true } privacy ? _state.Privacy?.ClipNorm ?? privacy.ClipNorm : null,
+            ClipNorm = _strategy.ClipNorm(_state),
             FederatedTest = _round.Evaluators.IsEmpty
                 ? null
                 : _strategy.AggregateEvaluate(_round.Number, _round.EvaluationsInOrder, _round.EvaluationFailuresInOrder),

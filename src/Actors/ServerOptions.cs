@@ -1,3 +1,4 @@
+using AkkaFed.Model;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Learning;
 
@@ -19,21 +20,26 @@ public sealed record ServerOptions(
     /// <summary>The strategy: FedAvg unless set (FedProx, FedAdam, a robust aggregator, ...).</summary>
     public StrategyOptions Strategy { get; init; } = new();
 
-    /// <summary>The strategy these options describe.</summary>
+    /// <summary>The strategy these options describe; call <see cref="Validate"/> first.</summary>
     public IStrategy CreateStrategy() =>
-        new FederatedStrategy(Strategy, Fraction, MinClients, Weighting, ServerLearningRate, Local, Seed);
+        Strategies.Create(Strategy, Fraction, MinClients, Weighting, ServerLearningRate, Local, Seed);
 
-    /// <summary>Throws, naming the setting, when a value is out of range.</summary>
+    /// <summary>
+    /// Throws a <see cref="SettingsException"/> naming the first setting that is out of range or contradicts another,
+    /// here, in the clients' training options or in the strategy's.
+    /// </summary>
     public ServerOptions Validate()
     {
         if (!(Fraction > 0 && Fraction <= 1))
-            throw new ArgumentOutOfRangeException("client-fraction", Fraction, "client-fraction must be in (0, 1]");
+            throw new SettingsException("client-fraction", $"must be in (0, 1], got {Fraction}");
         if (MinClients < 1)
-            throw new ArgumentOutOfRangeException("min-clients", MinClients, "min-clients must be at least 1");
+            throw new SettingsException("min-clients", $"must be at least 1, got {MinClients}");
         if (RoundDeadline <= TimeSpan.Zero)
-            throw new ArgumentOutOfRangeException("round-deadline", RoundDeadline, "round-deadline must be positive");
+            throw new SettingsException("round-deadline", $"must be positive, got {RoundDeadline.TotalSeconds}s");
+        if (!Enum.IsDefined(Weighting))
+            throw new SettingsException("client-weighting", $"must be num_examples or uniform, got {Weighting}");
         if (!(ServerLearningRate > 0) || double.IsInfinity(ServerLearningRate))
-            throw new ArgumentOutOfRangeException("server-lr", ServerLearningRate, "server-lr must be positive and finite");
+            throw new SettingsException("server-lr", $"must be positive and finite, got {ServerLearningRate}");
         Local.Validate();
         Strategy.Validate(MinClients);
         return this;

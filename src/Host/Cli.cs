@@ -1,4 +1,5 @@
 using AkkaFed.Actors;
+using AkkaFed.Model;
 
 namespace AkkaFed.Host;
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using AkkaFed.Model;
 
 namespace AkkaFed.Host;
 
@@ -31,7 +32,7 @@ public static class ClusterDemoCommand
     {
         if (clientNodes < 1 || clientsPerNode < 1)
         {
-            throw new SettingsException("cluster-demo needs at least one client node with at least one client");
+            throw new SettingsException(clientNodes < 1 ? "client-nodes" : "clients-per-node", "cluster-demo needs at least one client node with at least one client");
         }
         string checkpoints = Path.Combine(output, "checkpoints");
         if (Directory.Exists(checkpoints))

@@ -1,5 +1,6 @@
 using System.Text;
 using Akka.Configuration;
+using AkkaFed.Model;
 
 namespace AkkaFed.Host;
 
@@ -21,7 +22,7 @@ public static class ConfigLoader
         {
             if (!File.Exists(file))
             {
-                throw new SettingsException($"config file {file} does not exist");
+                throw new SettingsException("config", $"{file} does not exist");
             }
             try
             {
@@ -31,7 +32,7 @@ public static class ConfigLoader
             }
             catch (Exception e) when (e is not SettingsException)
             {
-                throw new SettingsException($"config file {file} is not valid HOCON: {e.Message}");
+                throw new SettingsException("config", $"{file} is not valid HOCON: {e.Message}");
             }
         }
         if (overrides.Count > 0)

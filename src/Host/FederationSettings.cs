@@ -1,6 +1,7 @@
 using System.Globalization;
 using Akka.Configuration;
 using AkkaFed.Actors;
+using AkkaFed.Model;
 using AkkaFed.Model.Data;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Models;
@@ -8,12 +9,11 @@ using AkkaFed.Model.Learning;
 
 namespace AkkaFed.Host;
 
-/// <summary>A setting that is missing, malformed or contradicts another. The message names it.</summary>
-public sealed class SettingsException(string message) : Exception(message);
-
 /// <summary>
 /// Everything <c>akkafed simulate</c> needs, read once from the <c>akkafed</c> HOCON section and checked:
-/// a missing, malformed or contradictory value fails here, naming the setting, before anything runs.
+/// a missing, malformed or contradictory value fails here with a <see cref="SettingsException"/> naming the setting,
+/// before anything runs. <see cref="Create"/> parses (a value of the wrong type fails there) and then calls
+/// <see cref="Validate"/> once, which checks the values through each options record's own Validate.
 /// </summary>
 public sealed record FederationSettings(
     string Dataset,
@@ -71,90 +71,82 @@ public sealed record FederationSettings(
 
     public static FederationSettings Create(Config config)
     {
-        var read = new Reader(config.GetConfig("akkafed") ?? throw new SettingsException("no akkafed section in the configuration"));
-        int seed = read.Int("seed", min: int.MinValue);
-        int clients = read.Int("clients", min: 1);
-        int minClients = read.Int("min-clients", min: 1);
-        if (minClients > clients)
-        {
-            throw new SettingsException($"min-clients ({minClients}) is more than clients ({clients})");
-        }
-        double fraction = read.Double("client-fraction");
-        if (!(fraction > 0 && fraction <= 1))
-        {
-            throw new SettingsException($"client-fraction must be in (0, 1], got {fraction}");
-        }
-        double straggle = read.Fraction("straggler-fraction");
-        double drop = read.Fraction("dropout-fraction");
-        if (straggle + drop > 1)
-        {
-            throw new SettingsException($"straggler-fraction + dropout-fraction is {straggle + drop}, more than 1");
-        }
-        var local = new LocalTrainingOptions(read.Int("epochs", min: 1), read.Int("batch-size", min: 1), read.Positive("client-lr"));
+        var read = new Reader(config.GetConfig("akkafed") ?? throw new SettingsException("akkafed", "the configuration has no such section"));
+        int seed = read.Int("seed");
+        var local = new LocalTrainingOptions(read.Int("epochs"), read.Int("batch-size"), read.Double("client-lr"));
         var strategy = new StrategyOptions(
             read.Choice("strategy", StrategyOptions.Names.ToDictionary(name => name)),
             read.Double("server-momentum"), read.Double("server-beta1"), read.Double("server-beta2"), read.Double("server-tau"),
             read.Double("proximal-mu"),
             read.Choice("aggregator", StrategyOptions.Aggregators),
-            read.Double("trimmed-fraction"), read.Int("krum-byzantine", min: 0), read.Int("krum-keep", min: 1),
+            read.Double("trimmed-fraction"), read.Int("krum-byzantine"), read.Int("krum-keep"),
             read.Double("norm-bound"),
             read.Double("evaluate-fraction"),
             Privacy: new PrivacyOptions(read.Double("dp-clip-norm"), read.Double("dp-noise-multiplier"), read.Double("dp-delta"),
                 read.Bool("dp-adaptive"), read.Double("dp-target-quantile"), read.Double("dp-clip-learning-rate"),
                 read.Double("dp-clipped-count-stddev")));
-        var server = new ServerOptions(fraction, minClients, read.Duration("round-deadline", allowZero: false),
-            read.Choice("client-weighting", WeightingNames), read.Positive("server-lr"), local, seed)
+        var server = new ServerOptions(read.Double("client-fraction"), read.Int("min-clients"), read.Duration("round-deadline"),
+            read.Choice("client-weighting", WeightingNames), read.Double("server-lr"), local, seed)
         {
             Strategy = strategy,
         };
-        try
-        {
-            // The strategy's own checks name their setting (proximal-mu, trimmed-fraction, krum-byzantine, ...).
-            server.Validate();
-            server.CreateStrategy();
-        }
-        catch (ArgumentException e)
-        {
-            throw new SettingsException(e is ArgumentOutOfRangeException range && range.ParamName is { } name && !e.Message.Contains(name)
-                ? $"{name}: {e.Message}"
-                : e.Message.Split(" (Parameter")[0]);
-        }
-        var attack = new Attack(read.Choice("attack", Attack.Names), read.Fraction("attack-fraction"), read.Double("attack-scale"), seed);
-        string dataset = read.String("dataset");
-        string? dataDir = read.OptionalString("data-dir");
-        if (dataset == "idx" && dataDir is null)
-        {
-            throw new SettingsException("dataset = idx needs data-dir");
-        }
-        int threads = read.Int("threads", min: 0);
+        int threads = read.Int("threads");
         return new FederationSettings(
-            dataset,
-            dataDir,
+            read.String("dataset"),
+            read.OptionalString("data-dir"),
             read.OptionalString("cache-dir"),
             read.Choice("partition", PartitionNames),
-            clients,
-            read.Int("samples-per-client", min: 0),
-            read.Positive("dirichlet-alpha"),
+            read.Int("clients"),
+            read.Int("samples-per-client"),
+            read.Double("dirichlet-alpha"),
             read.Choice("model", Architectures.Names),
-            read.Int("rounds", min: 1),
-            read.Int("max-failed-rounds", min: 1),
+            read.Int("rounds"),
+            read.Int("max-failed-rounds"),
             server,
-            new SimulatedFaults(straggle, read.Duration("straggler-delay", allowZero: true), drop, seed),
+            new SimulatedFaults(read.Double("straggler-fraction"), read.Duration("straggler-delay"), read.Double("dropout-fraction"), seed),
             threads == 0 ? Environment.ProcessorCount : threads,
             read.String("output"))
         {
-            Attack = attack,
-        };
+            Attack = new Attack(read.Choice("attack", Attack.Names), read.Double("attack-fraction"), read.Double("attack-scale"), seed),
+        }.Validate();
     }
 
-    /// <summary>Typed reads that fail with the setting's name and the offending value.</summary>
+    /// <summary>
+    /// Throws a <see cref="SettingsException"/> naming the first setting that is out of range or contradicts another:
+    /// this record's own, then the server's (with the clients' training and the strategy), the faults and the attack.
+    /// </summary>
+    public FederationSettings Validate()
+    {
+        if (Dataset == "idx" && DataDir is null)
+            throw new SettingsException("data-dir", "must name the folder of IDX files when dataset = idx");
+        if (Clients < 1)
+            throw new SettingsException("clients", $"must be at least 1, got {Clients}");
+        if (SamplesPerClient < 0)
+            throw new SettingsException("samples-per-client", $"must be zero or more, got {SamplesPerClient}");
+        if (!(DirichletAlpha > 0) || double.IsInfinity(DirichletAlpha))
+            throw new SettingsException("dirichlet-alpha", $"must be positive and finite, got {DirichletAlpha}");
+        if (Rounds < 1)
+            throw new SettingsException("rounds", $"must be at least 1, got {Rounds}");
+        if (MaxFailedRounds < 1)
+            throw new SettingsException("max-failed-rounds", $"must be at least 1, got {MaxFailedRounds}");
+        if (Threads < 1)
+            throw new SettingsException("threads", $"must be at least 1, or 0 for one per core, got {Threads}");
+        if (Server.MinClients > Clients)
+            throw new SettingsException("min-clients", $"must be at most clients ({Clients}), got {Server.MinClients}");
+        Server.Validate();
+        Faults.Validate();
+        Attack.Validate();
+        return this;
+    }
+
+    /// <summary>
+    /// Typed reads: a value that is missing or is not of the setting's type (a number, a duration, one of a set of
+    /// names) fails here with the setting's name and the text found. Ranges are <see cref="Validate"/>'s.
+    /// </summary>
     private sealed class Reader(Config config)
     {
-        public string String(string key)
-        {
-            var value = OptionalString(key);
-            return value ?? throw new SettingsException($"{key} is missing or empty");
-        }
+        public string String(string key) =>
+            OptionalString(key) ?? throw new SettingsException(key, "is missing or empty");
 
         public string? OptionalString(string key)
         {
@@ -162,70 +154,45 @@ public sealed record FederationSettings(
             return string.IsNullOrWhiteSpace(value) ? null : value.Trim();
         }
 
-        public int Int(string key, int min)
+        public int Int(string key)
         {
             var text = String(key);
-            if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
-            {
-                throw new SettingsException($"{key} must be a whole number, got '{text}'");
-            }
-            if (value < min)
-            {
-                throw new SettingsException($"{key} must be at least {min}, got {value}");
-            }
-            return value;
+            return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value)
+                ? value
+                : throw new SettingsException(key, $"must be a whole number, got '{text}'");
         }
 
         public double Double(string key)
         {
             var text = String(key);
-            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !double.IsFinite(value))
-            {
-                throw new SettingsException($"{key} must be a number, got '{text}'");
-            }
-            return value;
+            return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value)
+                ? value
+                : throw new SettingsException(key, $"must be a number, got '{text}'");
         }
 
-        public double Positive(string key)
-        {
-            var value = Double(key);
-            return value > 0 ? value : throw new SettingsException($"{key} must be positive, got {value}");
-        }
-
-        public double Fraction(string key)
-        {
-            var value = Double(key);
-            return value is >= 0 and <= 1 ? value : throw new SettingsException($"{key} must be in [0, 1], got {value}");
-        }
-
-        public TimeSpan Duration(string key, bool allowZero)
+        /// <summary>A duration such as 30s or 500ms; a negative one (which HOCON cannot write) is read as such, for Validate to refuse.</summary>
+        public TimeSpan Duration(string key)
         {
             var text = String(key);
-            if (text.StartsWith('-'))
-            {
-                throw new SettingsException($"{key} must be {(allowZero ? "zero or more" : "positive")}, got '{text}'");
-            }
-            TimeSpan value;
+            bool negative = text.StartsWith('-');
             try
             {
-                value = config.GetTimeSpan(key);
+                var value = negative
+                    ? ConfigurationFactory.ParseString($"d = \"{text[1..].Trim()}\"").GetTimeSpan("d")
+                    : config.GetTimeSpan(key);
+                return negative ? -value : value;
             }
             catch (Exception e) when (e is FormatException or ConfigurationException or OverflowException)
             {
-                throw new SettingsException($"{key} must be a duration such as 30s or 500ms, got '{text}'");
+                throw new SettingsException(key, $"must be a duration such as 30s or 500ms, got '{text}'");
             }
-            if (value < TimeSpan.Zero || (!allowZero && value == TimeSpan.Zero))
-            {
-                throw new SettingsException($"{key} must be {(allowZero ? "zero or more" : "positive")}, got '{text}'");
-            }
-            return value;
         }
 
         public bool Bool(string key) => String(key).ToLowerInvariant() switch
         {
             "true" or "on" or "yes" => true,
             "false" or "off" or "no" => false,
-            var text => throw new SettingsException($"{key} must be true or false, got '{text}'"),
+            var text => throw new SettingsException(key, $"must be true or false, got '{text}'"),
         };
 
         public T Choice<T>(string key, IReadOnlyDictionary<string, T> choices)
@@ -233,7 +200,7 @@ public sealed record FederationSettings(
             var text = String(key);
             return choices.TryGetValue(text, out var value)
                 ? value
-                : throw new SettingsException($"{key} must be one of {string.Join(", ", choices.Keys)}, got '{text}'");
+                : throw new SettingsException(key, $"must be one of {string.Join(", ", choices.Keys)}, got '{text}'");
         }
     }
 }

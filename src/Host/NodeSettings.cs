@@ -1,9 +1,14 @@
 using Akka.Configuration;
 using AkkaFed.Actors;
+using AkkaFed.Model;
 
 namespace AkkaFed.Host;
 
-/// <summary>Where a cluster node lives and what it holds: the <c>akkafed.cluster</c> section of hocon/cluster.conf.</summary>
+/// <summary>
+/// Where a cluster node lives and what it holds: the <c>akkafed.cluster</c> section of hocon/cluster.conf.
+/// <see cref="Create"/> parses it and calls <see cref="Validate"/>; either fails with a <see cref="SettingsException"/>
+/// naming the setting as <c>cluster.&lt;key&gt;</c>.
+/// </summary>
 public sealed record NodeSettings(
     string Host,
     int Port,
@@ -14,29 +19,39 @@ public sealed record NodeSettings(
     int PartitionCount,
     string NodeName)
 {
+    private const string Prefix = "cluster.";
+
     public static NodeSettings Create(Config config)
     {
-        var section = config.GetConfig("akkafed.cluster") ?? throw new SettingsException("no akkafed.cluster section in the configuration");
-        string host = Text(section, "host") ?? throw new SettingsException("cluster.host is missing");
-        int port = Int(section, "port", 0, 65535);
+        var section = config.GetConfig("akkafed.cluster")
+            ?? throw new SettingsException("akkafed.cluster", "the configuration has no such section");
+        string host = Text(section, "host") ?? throw new SettingsException(Prefix + "host", "is missing or empty");
+        int port = Int(section, "port");
         var seeds = (Text(section, "seed-nodes") ?? "")
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        foreach (var seed in seeds)
+        return new NodeSettings(host, port, seeds, Text(section, "checkpoint-dir") ?? "checkpoints",
+            Int(section, "wait-for-clients"), Int(section, "partition-index"), Int(section, "partition-count"),
+            Text(section, "node-name") ?? $"{host}-{port}").Validate();
+    }
+
+    /// <summary>Throws a <see cref="SettingsException"/> naming the first setting that is out of range or contradicts another.</summary>
+    public NodeSettings Validate()
+    {
+        if (Port is < 0 or > 65535)
+            throw new SettingsException(Prefix + "port", $"must be from 0 to 65535, got {Port}");
+        foreach (var seed in SeedNodes)
         {
             if (!seed.StartsWith("akka.tcp://akkafed@", StringComparison.Ordinal))
-            {
-                throw new SettingsException($"cluster.seed-nodes: '{seed}' is not an address like akka.tcp://akkafed@host:port");
-            }
+                throw new SettingsException(Prefix + "seed-nodes", $"'{seed}' is not an address like akka.tcp://akkafed@host:port");
         }
-        int count = Int(section, "partition-count", 1, int.MaxValue);
-        int index = Int(section, "partition-index", 0, int.MaxValue);
-        if (index >= count)
-        {
-            throw new SettingsException($"cluster.partition-index ({index}) must be below cluster.partition-count ({count})");
-        }
-        return new NodeSettings(host, port, seeds, Text(section, "checkpoint-dir") ?? "checkpoints",
-            Int(section, "wait-for-clients", 0, int.MaxValue), index, count,
-            Text(section, "node-name") ?? $"{host}-{port}");
+        if (WaitForClients < 0)
+            throw new SettingsException(Prefix + "wait-for-clients", $"must be zero or more, got {WaitForClients}");
+        if (PartitionCount < 1)
+            throw new SettingsException(Prefix + "partition-count", $"must be at least 1, got {PartitionCount}");
+        if (PartitionIndex < 0 || PartitionIndex >= PartitionCount)
+            throw new SettingsException(Prefix + "partition-index",
+                $"must be from 0 to cluster.partition-count - 1 ({PartitionCount - 1}), got {PartitionIndex}");
+        return this;
     }
 
     /// <summary>The Akka settings of this node: its address, seed nodes, role, serializer and training dispatcher.</summary>
@@ -59,11 +74,11 @@ public sealed record NodeSettings(
         return string.IsNullOrWhiteSpace(value) ? null : value.Trim();
     }
 
-    private static int Int(Config section, string key, int min, int max)
+    private static int Int(Config section, string key)
     {
-        var text = Text(section, key) ?? throw new SettingsException($"cluster.{key} is missing");
-        return int.TryParse(text, out int value) && value >= min && value <= max
+        var text = Text(section, key) ?? throw new SettingsException(Prefix + key, "is missing or empty");
+        return int.TryParse(text, out int value)
             ? value
-            : throw new SettingsException($"cluster.{key} must be a whole number from {min} to {max}, got '{text}'");
+            : throw new SettingsException(Prefix + key, $"must be a whole number, got '{text}'");
     }
 }

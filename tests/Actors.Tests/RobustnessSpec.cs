@@ -8,7 +8,8 @@ namespace AkkaFed.Actors.Tests;
 
 /// <summary>
 /// A fifth of the clients send their update flipped and scaled by 4. FedAvg's mean is dragged the wrong
-/// way; the robust aggregators keep accuracy close to the clean run.
+/// way; a robust aggregator keeps accuracy close to the clean run. End to end, through the clients' attack and the
+/// server's aggregation: every aggregator is specified on its own in Model.Tests (RobustnessTests).
 /// </summary>
 public sealed class RobustnessSpec
 {
@@ -32,7 +33,7 @@ public sealed class RobustnessSpec
     }
 
     [Fact]
-    public async Task Robust_aggregators_keep_accuracy_under_sign_flipping_clients_where_fedavg_does_not()
+    public async Task A_robust_aggregator_keeps_accuracy_under_sign_flipping_clients_where_fedavg_does_not()
     {
         int attackers = Enumerable.Range(0, Clients).Count(k => SignFlip.IsAttacker(FederatedProcess.ClientId(k)));
         Assert.InRange(attackers, 2, 6);
@@ -40,12 +41,10 @@ public sealed class RobustnessSpec
         double clean = await FinalAccuracy(new StrategyOptions(), Attack.None);
         double fedAvg = await FinalAccuracy(new StrategyOptions(), SignFlip);
         double median = await FinalAccuracy(new StrategyOptions(Aggregator: AggregatorKind.Median), SignFlip);
-        double trimmed = await FinalAccuracy(new StrategyOptions(Aggregator: AggregatorKind.TrimmedMean, TrimmedFraction: 0.3), SignFlip);
-        double krum = await FinalAccuracy(new StrategyOptions(Aggregator: AggregatorKind.MultiKrum, KrumByzantine: attackers, KrumKeep: Clients - 2 * attackers), SignFlip);
 
-        string all = $"clean {clean:F3}, fedavg {fedAvg:F3}, median {median:F3}, trimmed {trimmed:F3}, multi-krum {krum:F3}";
+        string all = $"clean {clean:F3}, fedavg {fedAvg:F3}, median {median:F3}";
         Assert.True(clean > 0.8, all);
         Assert.True(fedAvg < clean - 0.3, all);
-        Assert.All(new[] { median, trimmed, krum }, robust => Assert.True(robust > clean - 0.1, all));
+        Assert.True(median > clean - 0.1, all);
     }
 }

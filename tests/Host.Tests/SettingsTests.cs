@@ -1,7 +1,9 @@
 using Akka.Configuration;
 using AkkaFed.Host;
+using AkkaFed.Model;
 using AkkaFed.Model.Data;
 using AkkaFed.Model.Federation;
+using AkkaFed.Model.Learning;
 using AkkaFed.Model.Models;
 using Xunit;
 
@@ -31,34 +33,100 @@ public sealed class SettingsTests
         Assert.Equal(ClientWeighting.NumExamples, settings.Server.Weighting);
     }
 
-    [Theory]
-    [InlineData("min-clients", "100", "min-clients (100) is more than clients (80)")]
-    [InlineData("client-fraction", "0", "client-fraction must be in (0, 1]")]
-    [InlineData("client-fraction", "1.5", "client-fraction must be in (0, 1]")]
-    [InlineData("round-deadline", "-5s", "round-deadline must be positive")]
-    [InlineData("round-deadline", "soon", "round-deadline must be a duration")]
-    [InlineData("rounds", "ten", "rounds must be a whole number, got 'ten'")]
-    [InlineData("rounds", "0", "rounds must be at least 1")]
-    [InlineData("client-lr", "-0.1", "client-lr must be positive")]
-    [InlineData("model", "resnet", "model must be one of cnn, mcmahan-cnn, 2nn")]
-    [InlineData("partition", "random", "partition must be one of")]
-    [InlineData("client-weighting", "by-size", "client-weighting must be one of num_examples, uniform")]
-    [InlineData("dropout-fraction", "2", "dropout-fraction must be in [0, 1]")]
-    [InlineData("dataset", "idx", "dataset = idx needs data-dir")]
-    [InlineData("proximal-mu", "-0.1", "proximal-mu must be zero or positive")]
-    [InlineData("proximal-mu", "0.1", "proximal-mu is FedProx's")]
-    [InlineData("trimmed-fraction", "0.5", "trimmed-fraction must be in [0, 0.5)")]
-    [InlineData("strategy", "fedsomething", "strategy must be one of fedavg, fedsgd")]
-    [InlineData("aggregator", "mode", "aggregator must be one of mean, median")]
-    [InlineData("attack", "bribe", "attack must be one of none, sign-flip")]
-    [InlineData("dp-noise-multiplier", "1.0", "dp-noise-multiplier = 1 needs dp-clip-norm")]
-    [InlineData("dp-clip-norm", "-1", "dp-clip-norm must be zero (off) or positive")]
-    [InlineData("dp-adaptive", "maybe", "dp-adaptive must be true or false")]
-    public void Contradictory_or_malformed_settings_are_refused_naming_the_setting(string key, string value, string message)
-    {
-        var error = Assert.Throws<SettingsException>(() => With((key, value)));
+    /// <summary>Overrides written as <c>key=value</c>, separated by spaces.</summary>
+    private static FederationSettings With(string overrides) =>
+        With(overrides.Split(' ').Select(pair => pair.Split('=', 2)).Select(kv => (kv[0], kv[1])).ToArray());
 
-        Assert.Contains(message, error.Message);
+    /// <summary>Every key the shipped files define: <c>akkafed.x</c> as x, <c>akkafed.cluster.x</c> as cluster.x.</summary>
+    private static readonly HashSet<string> ShippedKeys = FederationSettings.Defaults().GetConfig("akkafed").AsEnumerable()
+        .Select(pair => pair.Key)
+        .Concat(FederationSettings.Embedded("cluster.conf").GetConfig("akkafed.cluster").AsEnumerable().Select(pair => "cluster." + pair.Key))
+        .ToHashSet();
+
+    /// <summary>The refusal names the setting to fix as the shipped files spell it, and says what is wrong, in one style.</summary>
+    private static void AssertRefused(SettingsException error, string key, string problem)
+    {
+        Assert.Equal(key, error.Key);
+        Assert.Contains(key, ShippedKeys);
+        Assert.StartsWith($"{key}: ", error.Message);
+        Assert.Contains(problem, error.Message);
+        Assert.DoesNotContain("(Parameter", error.Message);
+        Assert.DoesNotContain("Actual value was", error.Message);
+    }
+
+    [Theory]
+    [InlineData("min-clients=100", "min-clients", "must be at most clients (80), got 100")]
+    [InlineData("clients=0 min-clients=0", "clients", "must be at least 1, got 0")]
+    [InlineData("min-clients=0", "min-clients", "must be at least 1, got 0")]
+    [InlineData("client-fraction=0", "client-fraction", "must be in (0, 1], got 0")]
+    [InlineData("client-fraction=1.5", "client-fraction", "must be in (0, 1], got 1.5")]
+    [InlineData("round-deadline=-5s", "round-deadline", "must be positive, got -5s")]
+    [InlineData("round-deadline=0s", "round-deadline", "must be positive, got 0s")]
+    [InlineData("round-deadline=soon", "round-deadline", "must be a duration such as 30s or 500ms, got 'soon'")]
+    [InlineData("straggler-delay=-1s", "straggler-delay", "must be zero or more, got -1s")]
+    [InlineData("rounds=ten", "rounds", "must be a whole number, got 'ten'")]
+    [InlineData("rounds=0", "rounds", "must be at least 1, got 0")]
+    [InlineData("max-failed-rounds=0", "max-failed-rounds", "must be at least 1, got 0")]
+    [InlineData("epochs=0", "epochs", "must be at least 1, got 0")]
+    [InlineData("batch-size=0", "batch-size", "must be at least 1, got 0")]
+    [InlineData("client-lr=-0.1", "client-lr", "must be positive and finite, got -0.1")]
+    [InlineData("server-lr=0", "server-lr", "must be positive and finite, got 0")]
+    [InlineData("samples-per-client=-1", "samples-per-client", "must be zero or more, got -1")]
+    [InlineData("dirichlet-alpha=0", "dirichlet-alpha", "must be positive and finite, got 0")]
+    [InlineData("threads=-1", "threads", "must be at least 1, or 0 for one per core, got -1")]
+    [InlineData("model=resnet", "model", "must be one of cnn, mcmahan-cnn, 2nn, got 'resnet'")]
+    [InlineData("partition=random", "partition", "must be one of")]
+    [InlineData("client-weighting=by-size", "client-weighting", "must be one of num_examples, uniform")]
+    [InlineData("dropout-fraction=2", "dropout-fraction", "must be in [0, 1], got 2")]
+    [InlineData("straggler-fraction=0.6 dropout-fraction=0.6", "dropout-fraction", "straggler-fraction + dropout-fraction must be at most 1")]
+    [InlineData("dataset=idx", "data-dir", "must name the folder of IDX files when dataset = idx")]
+    [InlineData("proximal-mu=-0.1", "proximal-mu", "must be zero or positive")]
+    [InlineData("proximal-mu=0.1", "proximal-mu", "only FedProx uses it")]
+    [InlineData("trimmed-fraction=0.5", "trimmed-fraction", "must be in [0, 0.5)")]
+    [InlineData("krum-byzantine=-1", "krum-byzantine", "must be zero or more, got -1")]
+    [InlineData("krum-keep=0", "krum-keep", "must be at least 1, got 0")]
+    [InlineData("aggregator=multi-krum krum-byzantine=1 min-clients=5 krum-keep=5", "krum-keep", "must be from 1 to min-clients - krum-byzantine (4), got 5")]
+    [InlineData("norm-bound=-1", "norm-bound", "must be zero (off) or positive")]
+    [InlineData("evaluate-fraction=1.5", "evaluate-fraction", "must be in [0, 1], got 1.5")]
+    [InlineData("strategy=fedsomething", "strategy", "must be one of fedavg, fedsgd")]
+    [InlineData("strategy=fedavgm server-momentum=1.5", "server-momentum", "must be in [0, 1), got 1.5")]
+    [InlineData("strategy=fedadam server-beta1=1", "server-beta1", "must be in [0, 1), got 1")]
+    [InlineData("strategy=fedyogi server-beta2=-0.1", "server-beta2", "must be in [0, 1), got -0.1")]
+    [InlineData("strategy=fedadagrad server-tau=0", "server-tau", "must be positive and finite, got 0")]
+    [InlineData("aggregator=mode", "aggregator", "must be one of mean, median")]
+    [InlineData("attack=bribe", "attack", "must be one of none, sign-flip")]
+    [InlineData("attack-fraction=2", "attack-fraction", "must be in [0, 1], got 2")]
+    [InlineData("attack-scale=nan", "attack-scale", "must be a number, got 'nan'")]
+    [InlineData("dp-noise-multiplier=1.0", "dp-noise-multiplier", "1 needs dp-clip-norm")]
+    [InlineData("dp-clip-norm=-1", "dp-clip-norm", "must be zero (off) or positive")]
+    [InlineData("dp-clip-norm=1 dp-noise-multiplier=-1", "dp-noise-multiplier", "must be zero or positive")]
+    [InlineData("dp-clip-norm=1 dp-delta=1", "dp-delta", "must be in (0, 1), got 1")]
+    [InlineData("dp-clip-norm=1 dp-adaptive=true dp-target-quantile=1.5", "dp-target-quantile", "must lie strictly between 0 and 1")]
+    [InlineData("dp-clip-norm=1 dp-adaptive=true dp-clip-learning-rate=-1", "dp-clip-learning-rate", "must be zero or positive")]
+    [InlineData("dp-clip-norm=1 dp-adaptive=true dp-clipped-count-stddev=-1", "dp-clipped-count-stddev", "must be zero or positive")]
+    [InlineData("dp-clip-norm=1 dp-adaptive=true dp-noise-multiplier=1 dp-clipped-count-stddev=0.4", "dp-clipped-count-stddev", "0.4 must exceed dp-noise-multiplier / 2 = 0.5")]
+    [InlineData("dp-clip-norm=1 aggregator=median", "aggregator", "DP-FedAvg's guarantee is for the clipped mean")]
+    [InlineData("dp-adaptive=maybe", "dp-adaptive", "must be true or false")]
+    public void Contradictory_or_malformed_settings_are_refused_naming_the_setting(string overrides, string key, string problem)
+    {
+        var error = Assert.Throws<SettingsException>(() => With(overrides));
+
+        AssertRefused(error, key, problem);
+    }
+
+    [Theory]
+    [InlineData("strategy=fedavg server-momentum=1.5")]
+    [InlineData("strategy=fedadagrad server-beta2=5")]
+    [InlineData("strategy=fedavg server-tau=0")]
+    [InlineData("strategy=fedprox proximal-mu=0.1")]
+    [InlineData("dp-delta=0")]
+    [InlineData("dp-clip-norm=1 dp-adaptive=false dp-target-quantile=1.5")]
+    [InlineData("aggregator=mean krum-byzantine=5")]
+    public void A_setting_only_another_strategy_uses_is_not_checked(string overrides)
+    {
+        var settings = With(overrides);
+
+        Assert.NotNull(settings.Server.CreateStrategy());
     }
 
     [Fact]
@@ -75,7 +143,24 @@ public sealed class SettingsTests
         var error = Assert.Throws<SettingsException>(() =>
             With(("aggregator", "krum"), ("krum-byzantine", "2"), ("min-clients", "5")));
 
-        Assert.Contains("krum-byzantine = 2 needs at least 2 * 2 + 3 = 7 updates per round, but min-clients is 5", error.Message);
+        AssertRefused(error, "krum-byzantine", "2 needs at least 2 * 2 + 3 = 7 updates per round, but min-clients is 5");
+    }
+
+    [Theory]
+    [InlineData("cluster.port", "70000", "must be from 0 to 65535, got 70000")]
+    [InlineData("cluster.port", "any", "must be a whole number, got 'any'")]
+    [InlineData("cluster.host", "", "is missing or empty")]
+    [InlineData("cluster.seed-nodes", "10.0.0.1:4053", "'10.0.0.1:4053' is not an address like akka.tcp://akkafed@host:port")]
+    [InlineData("cluster.wait-for-clients", "-1", "must be zero or more, got -1")]
+    [InlineData("cluster.partition-count", "0", "must be at least 1, got 0")]
+    [InlineData("cluster.partition-index", "1", "must be from 0 to cluster.partition-count - 1 (0), got 1")]
+    public void Node_settings_are_refused_in_the_same_style(string key, string value, string problem)
+    {
+        var config = ConfigLoader.Load(null, new Dictionary<string, string> { [key] = value }, cluster: true);
+
+        var error = Assert.Throws<SettingsException>(() => NodeSettings.Create(config));
+
+        AssertRefused(error, key, problem);
     }
 
     [Fact]
@@ -104,6 +189,20 @@ public sealed class SettingsTests
     }
 
     [Fact]
+    public void The_settings_compose_the_strategy_they_name()
+    {
+        var fedAdam = Assert.IsType<FedAvg>(With("strategy=fedadam server-lr=0.01 aggregator=median norm-bound=0.5").Server.CreateStrategy());
+        var fedSgd = Assert.IsType<FedSgd>(With("strategy=fedsgd epochs=3").Server.CreateStrategy());
+        var private_ = Assert.IsType<DpFedAvg>(With("strategy=fedavgm server-momentum=0.9 dp-clip-norm=0.5").Server.CreateStrategy());
+
+        Assert.IsType<FedAdam>(fedAdam.Optimizer);
+        Assert.IsType<NormBounded>(fedAdam.Aggregator);
+        Assert.Equal((1, LocalTrainingOptions.FullBatch), (fedSgd.Local.Epochs, fedSgd.Local.BatchSize));
+        Assert.IsType<ServerMomentum>(private_.Strategy.Optimizer);
+        Assert.Equal(0.5, private_.ClipNorm(new FederatedState(1, new float[1])));
+    }
+
+    [Fact]
     public void The_command_line_wins_over_the_file_which_wins_over_the_defaults()
     {
         var file = Path.GetTempFileName();
@@ -128,6 +227,7 @@ public sealed class SettingsTests
     {
         var missing = Assert.Throws<SettingsException>(() => ConfigLoader.Load("/nonexistent/x.conf", new Dictionary<string, string>()));
         Assert.Contains("/nonexistent/x.conf", missing.Message);
+        Assert.Contains("does not exist", missing.Message);
 
     }
 
@@ -161,15 +261,67 @@ public sealed class SettingsTests
     [Fact]
     public void Every_shipped_hocon_file_is_valid()
     {
-        var folder = Path.Combine(RepositoryRoot(), "hocon");
-        foreach (var file in Directory.EnumerateFiles(folder, "*.conf"))
+        var built = BuildEvery(Path.Combine(RepositoryRoot(), "hocon"));
+
+        Assert.Contains("simulation.conf", built);
+        Assert.Contains("cluster.conf", built);
+    }
+
+    [Theory]
+    [InlineData("simulation.conf", "rounds = 10", "rounds = ten", "rounds")]
+    [InlineData("simulation.conf", "client-lr = 0.02", "client-lr = -0.02", "client-lr")]
+    [InlineData("simulation.conf", "min-clients = 1", "min-clents = 1", "min-clients")]
+    [InlineData("cluster.conf", "port = 0", "port = 70000", "cluster.port")]
+    [InlineData("cluster.conf", "partition-count = 1", "partition-cuont = 1", "cluster.partition-count")]
+    public void A_broken_key_in_a_shipped_hocon_file_fails_the_check(string file, string line, string broken, string key)
+    {
+        using var folder = new TempDirectory();
+        foreach (var shipped in Directory.EnumerateFiles(Path.Combine(RepositoryRoot(), "hocon"), "*.conf"))
         {
-            var config = ConfigurationFactory.ParseString(File.ReadAllText(file));
-            if (config.HasPath("akkafed.rounds"))
+            var text = File.ReadAllText(shipped);
+            if (Path.GetFileName(shipped) == file)
             {
-                FederationSettings.Create(config.WithFallback(FederationSettings.Defaults()));
+                Assert.Contains(line, text);
+                text = text.Replace(line, broken);
             }
+            File.WriteAllText(folder.File(Path.GetFileName(shipped)), text);
         }
+
+        var error = Assert.Throws<SettingsException>(() => BuildEvery(folder.Path));
+
+        Assert.Equal(key, error.Key);
+    }
+
+    /// <summary>
+    /// Builds <see cref="FederationSettings"/> and <see cref="NodeSettings"/> from each hocon file in
+    /// <paramref name="folder"/>, over the other files of the folder as the program layers them (cluster.conf over
+    /// simulation.conf), never over itself: a key missing from the file that should define it fails.
+    /// </summary>
+    private static List<string> BuildEvery(string folder)
+    {
+        var files = Directory.EnumerateFiles(folder, "*.conf").Order(StringComparer.Ordinal).ToList();
+        var parsed = files.ToDictionary(file => file, file =>
+        {
+            var text = File.ReadAllText(file);
+            ConfigLoader.CheckStructure(text);
+            return ConfigurationFactory.ParseString(text);
+        });
+        var built = new List<string>();
+        foreach (var file in files)
+        {
+            var config = parsed[file];
+            foreach (var other in new[] { "cluster.conf", "simulation.conf" }.Select(name => Path.Combine(folder, name)))
+            {
+                if (other != file && parsed.TryGetValue(other, out var fallback))
+                {
+                    config = config.WithFallback(fallback);
+                }
+            }
+            FederationSettings.Create(config);
+            NodeSettings.Create(config);
+            built.Add(Path.GetFileName(file));
+        }
+        return built;
     }
 
     internal static string RepositoryRoot()

@@ -79,7 +79,7 @@ public sealed class SimulateTests
         var (exit, _, error) = Akkafed("simulate", "--clients", "5", "--min-clients", "10");
 
         Assert.Equal(2, exit);
-        Assert.Contains("min-clients (10) is more than clients (5)", error);
+        Assert.Contains("min-clients: must be at most clients (5), got 10", error);
     }
 
     [Fact]

@@ -11,9 +11,9 @@ public sealed class ClientSamplingTests
     [InlineData(80, 1.0, 1, 80)]
     [InlineData(5, 0.5, 10, 5)]
     [InlineData(3, 0.5, 1, 1)]
-    public void Num_fit_clients_is_a_fraction_of_the_available_at_least_the_minimum(int available, double fraction, int min, int expected)
+    public void The_sample_size_is_a_fraction_of_the_available_at_least_the_minimum(int available, double fraction, int min, int expected)
     {
-        Assert.Equal(expected, ClientSampling.NumFitClients(available, fraction, min));
+        Assert.Equal(expected, ClientSampling.SampleSize(available, fraction, min));
     }
 
     [Fact]

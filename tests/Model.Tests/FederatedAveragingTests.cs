@@ -1,16 +1,39 @@
 using AkkaFed.Model.Federation;
+using AkkaFed.Model.Learning;
 using Xunit;
 
 namespace AkkaFed.Model.Tests;
 
 public sealed class FederatedAveragingTests
 {
+    private static float[] Mean(ClientWeighting weighting, params ClientUpdate[] updates)
+    {
+        using var mean = new WeightedMean(weighting).Begin(updates[0].Delta.Length, updates.Select(u => u.ClientId).ToArray());
+        foreach (var update in updates)
+        {
+            mean.Add(update);
+        }
+        return mean.Combine();
+    }
+
+    /// <summary>One FedAvg round with server SGD at <paramref name="serverLearningRate"/>.</summary>
+    private static float[] Round(float[] global, ClientWeighting weighting, double serverLearningRate, params ClientUpdate[] updates)
+    {
+        var fedAvg = new FedAvg(new Sampling(1.0, 1, 0, Seed: 0), new LocalTrainingOptions(), new WeightedMean(weighting),
+            new ServerSgd(serverLearningRate));
+        using var round = fedAvg.BeginFit(new FederatedState(1, global), updates.Select(u => u.ClientId).ToArray());
+        foreach (var update in updates)
+        {
+            round.Add(update);
+        }
+        return round.Finish(Array.Empty<ClientFailure>(), updates.Length).Weights;
+    }
+
     [Fact]
     public void Weighted_mean_weights_each_delta_by_its_examples()
     {
-        var deltas = new[] { new[] { 1f, 2f, 3f }, new[] { 5f, 6f, -1f } };
-
-        var mean = FederatedAveraging.WeightedMean(deltas, new[] { 1.0, 3.0 });
+        var mean = Mean(ClientWeighting.NumExamples,
+            new ClientUpdate("a", new[] { 1f, 2f, 3f }, Examples: 1), new ClientUpdate("b", new[] { 5f, 6f, -1f }, Examples: 3));
 
         // (1*[1,2,3] + 3*[5,6,-1]) / 4
         Assert.Equal(new[] { 4f, 5f, 0f }, mean);
@@ -25,8 +48,8 @@ public sealed class FederatedAveragingTests
             new ClientUpdate("b", new[] { 4f, 2f }, Examples: 990),
         };
 
-        var uniform = FederatedAveraging.Aggregate(new[] { 0f, 0f }, updates, ClientWeighting.Uniform, 1.0);
-        var weighted = FederatedAveraging.Aggregate(new[] { 0f, 0f }, updates, ClientWeighting.NumExamples, 1.0);
+        var uniform = Round(new[] { 0f, 0f }, ClientWeighting.Uniform, 1.0, updates);
+        var weighted = Round(new[] { 0f, 0f }, ClientWeighting.NumExamples, 1.0, updates);
 
         Assert.Equal(new[] { 3f, 1f }, uniform);
         Assert.Equal(3.98f, weighted[0], 5);
@@ -41,7 +64,7 @@ public sealed class FederatedAveragingTests
         var updates = clientWeights.Select((w, k) =>
             new ClientUpdate($"c{k}", w.Zip(global, (a, g) => a - g).ToArray(), Examples: k + 1)).ToArray();
 
-        var next = FederatedAveraging.Aggregate(global, updates, ClientWeighting.NumExamples, 1.0);
+        var next = Round(global, ClientWeighting.NumExamples, 1.0, updates);
 
         // (1*[2,0,0.5] + 2*[4,1,1.5]) / 3
         Assert.Equal(10f / 3, next[0], 5);
@@ -58,28 +81,30 @@ public sealed class FederatedAveragingTests
     }
 
     [Fact]
-    public void Vectorised_and_scalar_paths_agree_on_long_arrays()
+    public void The_weighted_mean_of_long_arrays_is_exact_to_float_rounding()
     {
         var random = new Random(3);
-        var deltas = Enumerable.Range(0, 3).Select(_ => Enumerable.Range(0, 1003).Select(_ => (float)random.NextDouble()).ToArray()).ToArray();
-        var weights = new[] { 1.0, 2.0, 5.0 };
+        var updates = Enumerable.Range(0, 3)
+            .Select(k => new ClientUpdate($"c{k}", Enumerable.Range(0, 1003).Select(_ => (float)random.NextDouble()).ToArray(), new[] { 1, 2, 5 }[k]))
+            .ToArray();
 
-        var mean = FederatedAveraging.WeightedMean(deltas, weights);
+        var mean = Mean(ClientWeighting.NumExamples, updates);
 
         for (int i = 0; i < mean.Length; i++)
         {
-            double expected = (deltas[0][i] * 1.0 + deltas[1][i] * 2.0 + deltas[2][i] * 5.0) / 8.0;
-            Assert.Equal(expected, mean[i], 5);
+            double expected = (updates[0].Delta[i] * 1.0 + updates[1].Delta[i] * 2.0 + updates[2].Delta[i] * 5.0) / 8.0;
+            Assert.Equal(expected, mean[i], 1e-7);
         }
     }
 
     [Fact]
-    public void Mismatched_lengths_and_bad_weights_are_refused()
+    public void An_update_of_another_length_is_refused()
     {
-        Assert.Throws<ArgumentException>(() => FederatedAveraging.WeightedMean(new[] { new float[2], new float[3] }, new[] { 1.0, 1.0 }));
-        Assert.Throws<ArgumentException>(() => FederatedAveraging.WeightedMean(new[] { new float[2] }, new[] { double.NaN }));
-        Assert.Throws<ArgumentException>(() => FederatedAveraging.WeightedMean(new[] { new float[2] }, new[] { 0.0 }));
-        Assert.Throws<ArgumentException>(() => FederatedAveraging.WeightedMean(Array.Empty<float[]>(), Array.Empty<double>()));
+        using var mean = new WeightedMean(ClientWeighting.NumExamples).Begin(2, new[] { "a", "b" });
+        mean.Add(new ClientUpdate("a", new float[2], 1));
+
+        Assert.Throws<ArgumentException>(() => mean.Add(new ClientUpdate("b", new float[3], 1)));
+        Assert.Equal(1, mean.Count);
     }
 
     [Fact]

@@ -52,7 +52,7 @@ public sealed class LocalTrainerTests : IDisposable
     [Fact]
     public void A_negative_mu_is_refused_by_name()
     {
-        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new LocalTrainingOptions(ProximalMu: -1).Validate());
+        var error = Assert.Throws<SettingsException>(() => new LocalTrainingOptions(ProximalMu: -1).Validate());
 
         Assert.Contains("proximal-mu", error.Message);
     }

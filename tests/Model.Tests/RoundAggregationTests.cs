@@ -14,9 +14,9 @@ public sealed class RoundAggregationTests
 
     private static readonly float[] Global = Enumerable.Range(0, Length).Select(i => (float)Math.Sin(i)).ToArray();
 
-    private static FederatedStrategy Strategy(StrategyOptions options, ClientWeighting weighting = ClientWeighting.NumExamples,
+    private static IStrategy Strategy(StrategyOptions options, ClientWeighting weighting = ClientWeighting.NumExamples,
         double serverLearningRate = 1.0, int minClients = 2) =>
-        new(options, 1.0, minClients, weighting, serverLearningRate, new LocalTrainingOptions(), Seed);
+        Strategies.Create(options.Validate(minClients), 1.0, minClients, weighting, serverLearningRate, new LocalTrainingOptions(), Seed);
 
     private static ClientUpdate[] Updates(int count, int seed = 1, double magnitude = 0.1)
     {
@@ -43,7 +43,7 @@ public sealed class RoundAggregationTests
 
     private static int[] Bits(float[] values) => values.Select(BitConverter.SingleToInt32Bits).ToArray();
 
-    public static TheoryData<string, AggregatorKind, double> Strategies => new()
+    public static TheoryData<string, AggregatorKind, double> Compositions => new()
     {
         { "fedavg", AggregatorKind.Mean, 0 },
         { "fedavg", AggregatorKind.Mean, 0.05 },
@@ -55,7 +55,7 @@ public sealed class RoundAggregationTests
     };
 
     [Theory]
-    [MemberData(nameof(Strategies))]
+    [MemberData(nameof(Compositions))]
     public void Any_arrival_order_gives_the_same_next_model_to_the_last_bit(string name, AggregatorKind aggregator, double normBound)
     {
         var strategy = Strategy(new StrategyOptions(name, ServerMomentum: name == "fedavgm" ? 0.9 : 0, Aggregator: aggregator,

@@ -31,6 +31,18 @@ public sealed record Attack(AttackKind Kind = AttackKind.None, double Fraction =
         ["random"] = AttackKind.Random,
     };
 
+    /// <summary>Throws a <see cref="SettingsException"/> naming the first setting that is out of range.</summary>
+    public Attack Validate()
+    {
+        if (!Enum.IsDefined(Kind))
+            throw new SettingsException("attack", $"must be one of {string.Join(", ", Names.Keys)}, got {Kind}");
+        if (!(Fraction >= 0 && Fraction <= 1))
+            throw new SettingsException("attack-fraction", $"must be in [0, 1], got {Fraction}");
+        if (!double.IsFinite(Scale))
+            throw new SettingsException("attack-scale", $"must be a finite number, got {Scale}");
+        return this;
+    }
+
     public bool IsAttacker(string clientId) =>
         Kind != AttackKind.None && Fraction > 0 && StableSeed.Uniform(Seed, 0, $"attacker:{clientId}") < Fraction;
 

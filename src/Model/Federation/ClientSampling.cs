@@ -1,10 +1,33 @@
 namespace AkkaFed.Model.Federation;
 
+/// <summary>
+/// How many clients a round asks to train and to evaluate, and which: FedAvg's <c>fraction_fit</c>,
+/// <c>min_fit_clients</c> and <c>fraction_evaluate</c>. Deterministic for a seed and round.
+/// </summary>
+/// <param name="FitFraction">Share of the available clients asked to train (client-fraction).</param>
+/// <param name="MinFitClients">Least number asked to train (min-clients).</param>
+/// <param name="EvaluateFraction">Share asked to evaluate the new model (evaluate-fraction); 0 asks none.</param>
+public sealed record Sampling(double FitFraction, int MinFitClients, double EvaluateFraction, int Seed)
+{
+    /// <summary>The clients asked to train in <paramref name="round"/>, in selection order.</summary>
+    public string[] Fit(int round, IReadOnlyList<string> available) =>
+        ClientSampling.Select(available, ClientSampling.SampleSize(available.Count, FitFraction, MinFitClients), Seed, round);
+
+    /// <summary>The clients asked to evaluate after <paramref name="round"/>: none at fraction 0, else at least one.</summary>
+    public string[] Evaluate(int round, IReadOnlyList<string> available) =>
+        EvaluateFraction <= 0 || available.Count == 0
+            ? Array.Empty<string>()
+            : ClientSampling.Select(available, ClientSampling.SampleSize(available.Count, EvaluateFraction, 1), Seed ^ 0x5eed, round);
+}
+
 /// <summary>Which clients take part in a round. Deterministic for a seed and round.</summary>
 public static class ClientSampling
 {
-    /// <summary>Flower's <c>num_fit_clients</c>: a fraction of the available, at least the minimum, at most all.</summary>
-    public static int NumFitClients(int available, double fraction, int minClients) =>
+    /// <summary>
+    /// Flower's <c>num_fit_clients</c> and <c>num_evaluation_clients</c>: a fraction of the available, at least the
+    /// minimum, at most all.
+    /// </summary>
+    public static int SampleSize(int available, double fraction, int minClients) =>
         Math.Min(available, Math.Max((int)Math.Floor(available * fraction + 1e-9), minClients));
 
     /// <summary>

@@ -13,57 +13,12 @@ public enum ClientWeighting
 public sealed record ClientUpdate(string ClientId, float[] Delta, int Examples, double Loss = 0, double Accuracy = 0);
 
 /// <summary>
-/// Federated averaging as pure functions over flat float arrays, like Flower's <c>aggregate.py</c>:
-/// the weighted mean of the clients' deltas, then one server-optimizer step.
+/// Federated averaging's array arithmetic as pure functions over flat float arrays, like Flower's <c>aggregate.py</c>:
+/// the server SGD step and the finiteness check. The weighted mean itself is <see cref="WeightedMean"/>, which
+/// streams the updates into an exact <see cref="FixedPointSum"/> so that their order does not matter.
 /// </summary>
 public static class FederatedAveraging
 {
-    /// <summary>
-    /// The weighted mean of <paramref name="deltas"/>. Summed in float in the order given, so only a fixed order
-    /// gives bit-identical results; the server, whose updates arrive in any order, streams them into a
-    /// <see cref="FixedPointSum"/> instead.
-    /// </summary>
-    public static float[] WeightedMean(IReadOnlyList<float[]> deltas, IReadOnlyList<double> weights)
-    {
-        if (deltas.Count == 0)
-        {
-            throw new ArgumentException("nothing to average", nameof(deltas));
-        }
-        if (deltas.Count != weights.Count)
-        {
-            throw new ArgumentException($"{deltas.Count} deltas but {weights.Count} weights", nameof(weights));
-        }
-        double total = 0;
-        foreach (double weight in weights)
-        {
-            if (!(weight >= 0) || double.IsInfinity(weight))
-            {
-                throw new ArgumentException($"weight {weight} is not a finite non-negative number", nameof(weights));
-            }
-            total += weight;
-        }
-        if (total <= 0)
-        {
-            throw new ArgumentException("weights sum to zero", nameof(weights));
-        }
-
-        int length = deltas[0].Length;
-        var mean = new float[length];
-        for (int k = 0; k < deltas.Count; k++)
-        {
-            if (deltas[k].Length != length)
-            {
-                throw new ArgumentException($"delta {k} has {deltas[k].Length} values, delta 0 has {length}", nameof(deltas));
-            }
-            MultiplyAdd(deltas[k], (float)(weights[k] / total), mean);
-        }
-        return mean;
-    }
-
-    /// <summary>FedAvg's weights for the given updates.</summary>
-    public static double[] WeightsOf(IReadOnlyList<ClientUpdate> updates, ClientWeighting weighting) =>
-        updates.Select(update => weighting == ClientWeighting.Uniform ? 1.0 : update.Examples).ToArray();
-
     /// <summary>
     /// Server SGD on the averaged delta: TFF treats <c>-delta</c> as the gradient, so
     /// <c>w + lr * delta</c>; with lr = 1 this is plain weight averaging.
@@ -77,14 +32,6 @@ public static class FederatedAveraging
         var next = global.ToArray();
         MultiplyAdd(meanDelta, (float)learningRate, next);
         return next;
-    }
-
-    /// <summary>One weighted-FedAvg round: mean of the updates' deltas, then a server SGD step.</summary>
-    public static float[] Aggregate(ReadOnlySpan<float> global, IReadOnlyList<ClientUpdate> updates,
-        ClientWeighting weighting, double serverLearningRate)
-    {
-        var mean = WeightedMean(updates.Select(update => update.Delta).ToArray(), WeightsOf(updates, weighting));
-        return ApplyServerSgd(global, mean, serverLearningRate);
     }
 
     /// <summary>

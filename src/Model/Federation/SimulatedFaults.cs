@@ -16,6 +16,21 @@ public sealed record SimulatedFaults(double StragglerFraction = 0, TimeSpan Stra
 {
     public static readonly SimulatedFaults None = new();
 
+    /// <summary>Throws a <see cref="SettingsException"/> naming the first setting that is out of range.</summary>
+    public SimulatedFaults Validate()
+    {
+        if (!(StragglerFraction >= 0 && StragglerFraction <= 1))
+            throw new SettingsException("straggler-fraction", $"must be in [0, 1], got {StragglerFraction}");
+        if (!(DropoutFraction >= 0 && DropoutFraction <= 1))
+            throw new SettingsException("dropout-fraction", $"must be in [0, 1], got {DropoutFraction}");
+        if (StragglerFraction + DropoutFraction > 1)
+            throw new SettingsException("dropout-fraction",
+                $"straggler-fraction + dropout-fraction must be at most 1, got {StragglerFraction} + {DropoutFraction} = {StragglerFraction + DropoutFraction}");
+        if (StragglerDelay < TimeSpan.Zero)
+            throw new SettingsException("straggler-delay", $"must be zero or more, got {StragglerDelay.TotalSeconds}s");
+        return this;
+    }
+
     public FaultKind For(int round, string clientId)
     {
         if (StragglerFraction <= 0 && DropoutFraction <= 0)

@@ -11,14 +11,18 @@ public sealed record LocalTrainingOptions(int Epochs = 1, int BatchSize = 20, do
 {
     public const int FullBatch = int.MaxValue;
 
-    public void Validate()
+    /// <summary>Throws a <see cref="SettingsException"/> naming the first setting that is out of range.</summary>
+    public LocalTrainingOptions Validate()
     {
-        if (!(ProximalMu >= 0) || double.IsInfinity(ProximalMu))
-            throw new ArgumentOutOfRangeException("proximal-mu", ProximalMu, "proximal-mu must be zero or positive and finite");
-        if (Epochs < 1) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "epochs must be at least 1");
-        if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "batch size must be at least 1");
+        if (Epochs < 1)
+            throw new SettingsException("epochs", $"must be at least 1, got {Epochs}");
+        if (BatchSize < 1)
+            throw new SettingsException("batch-size", $"must be at least 1, got {BatchSize}");
         if (!(LearningRate > 0) || double.IsInfinity(LearningRate))
-            throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "learning rate must be positive and finite");
+            throw new SettingsException("client-lr", $"must be positive and finite, got {LearningRate}");
+        if (!(ProximalMu >= 0) || double.IsInfinity(ProximalMu))
+            throw new SettingsException("proximal-mu", $"must be zero or positive and finite, got {ProximalMu}");
+        return this;
     }
 }
 

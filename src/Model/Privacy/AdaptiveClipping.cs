@@ -107,14 +107,21 @@ public sealed record AdaptiveClipping
                 $"{DpSettings.NoiseMultiplier} must be positive and finite for adaptive clipping to be private");
         }
         DpSettings.RequireClippedCountStddev(sigmaB, nameof(sigmaB));
-        double remaining = 1.0 / (z * z) - 1.0 / (4.0 * sigmaB * sigmaB);
-        if (!(remaining > 0))
+        if (!LeavesUpdateNoise(z, sigmaB))
         {
             throw new ArgumentOutOfRangeException(nameof(sigmaB), sigmaB,
                 $"{DpSettings.ClippedCountStddev} = {sigmaB} must exceed {DpSettings.NoiseMultiplier} / 2 = {z / 2}: "
                 + $"with {DpSettings.NoiseMultiplier} = {z} the clipped-count query would use up the whole privacy budget "
                 + "and leave the update sum no noise variance to spare");
         }
-        return 1.0 / Math.Sqrt(remaining);
+        return 1.0 / Math.Sqrt(RemainingVariance(z, sigmaB));
     }
+
+    /// <summary>
+    /// True when the clipped-count noise <paramref name="sigmaB"/> leaves the update sum some of the privacy of one
+    /// Gaussian query at <paramref name="z"/>: <c>sigma_b &gt; z / 2</c>, as <see cref="EffectiveNoiseMultiplier"/> needs.
+    /// </summary>
+    internal static bool LeavesUpdateNoise(double z, double sigmaB) => RemainingVariance(z, sigmaB) > 0;
+
+    private static double RemainingVariance(double z, double sigmaB) => 1.0 / (z * z) - 1.0 / (4.0 * sigmaB * sigmaB);
 }

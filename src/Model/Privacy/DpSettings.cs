@@ -2,7 +2,8 @@ namespace AkkaFed.Model.Privacy;
 
 /// <summary>
 /// The names of the differential-privacy settings as a user writes them. Every refusal in this namespace
-/// names the setting to fix, whichever method caught it.
+/// names the setting to fix, whichever method caught it; the sampling rate, which the server derives from the
+/// clients selected and available rather than reads from a setting, is named as the quantity it is.
 /// </summary>
 public static class DpSettings
 {
@@ -12,7 +13,6 @@ public static class DpSettings
     public const string ClipLearningRate = "dp-clip-learning-rate";
     public const string ClippedCountStddev = "dp-clipped-count-stddev";
     public const string Delta = "dp-delta";
-    public const string SamplingRate = "dp-sampling-rate";
 
     internal static double RequireClipNorm(double value, string parameter) =>
         double.IsFinite(value) && value > 0
@@ -50,5 +50,5 @@ public static class DpSettings
         value > 0 && value <= 1
             ? value
             : throw new ArgumentOutOfRangeException(parameter, value,
-                $"{SamplingRate} (q, the chance a client takes part in a round) must lie in (0, 1]");
+                "the sampling rate q (the chance a client takes part in a round) must lie in (0, 1]");
 }

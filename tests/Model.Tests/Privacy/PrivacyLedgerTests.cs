@@ -83,8 +83,8 @@ public sealed class PrivacyLedgerTests
     {
         var ledger = PrivacyLedger.Empty;
 
-        Assert.Contains("dp-sampling-rate", Assert.Throws<ArgumentOutOfRangeException>(() => ledger.Record(0, 1)).Message);
-        Assert.Contains("dp-sampling-rate", Assert.Throws<ArgumentOutOfRangeException>(() => ledger.Record(1.01, 1)).Message);
+        Assert.Contains("sampling rate", Assert.Throws<ArgumentOutOfRangeException>(() => ledger.Record(0, 1)).Message);
+        Assert.Contains("sampling rate", Assert.Throws<ArgumentOutOfRangeException>(() => ledger.Record(1.01, 1)).Message);
         Assert.Contains("dp-noise-multiplier", Assert.Throws<ArgumentOutOfRangeException>(() => ledger.Record(0.1, -1)).Message);
         Assert.Contains("dp-delta", Assert.Throws<ArgumentOutOfRangeException>(() => ledger.Record(0.1, 1).Spent(1.0)).Message);
         Assert.Contains("dp-delta", Assert.Throws<ArgumentOutOfRangeException>(() => ledger.Record(0.1, 1).Spent(0)).Message);

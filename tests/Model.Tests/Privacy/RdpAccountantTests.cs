@@ -228,9 +228,9 @@ public sealed class RdpAccountantTests
     [Fact]
     public void Invalid_settings_are_refused_by_name()
     {
-        Assert.Contains("dp-sampling-rate", Assert.Throws<ArgumentOutOfRangeException>(() => RdpAccountant.ComputeRdp(0, 1, 1, 2.0)).Message);
-        Assert.Contains("dp-sampling-rate", Assert.Throws<ArgumentOutOfRangeException>(() => RdpAccountant.ComputeRdp(1.5, 1, 1, 2.0)).Message);
-        Assert.Contains("dp-sampling-rate", Assert.Throws<ArgumentOutOfRangeException>(() => RdpAccountant.ComputeRdp(double.NaN, 1, 1, 2.0)).Message);
+        Assert.Contains("sampling rate", Assert.Throws<ArgumentOutOfRangeException>(() => RdpAccountant.ComputeRdp(0, 1, 1, 2.0)).Message);
+        Assert.Contains("sampling rate", Assert.Throws<ArgumentOutOfRangeException>(() => RdpAccountant.ComputeRdp(1.5, 1, 1, 2.0)).Message);
+        Assert.Contains("sampling rate", Assert.Throws<ArgumentOutOfRangeException>(() => RdpAccountant.ComputeRdp(double.NaN, 1, 1, 2.0)).Message);
         Assert.Contains("dp-noise-multiplier", Assert.Throws<ArgumentOutOfRangeException>(() => RdpAccountant.ComputeRdp(0.1, -1, 1, 2.0)).Message);
         Assert.Contains("dp-delta", Assert.Throws<ArgumentOutOfRangeException>(() => RdpAccountant.Epsilon(0.1, 1, 1, 0)).Message);
         Assert.Contains("dp-delta", Assert.Throws<ArgumentOutOfRangeException>(() => RdpAccountant.Epsilon(0.1, 1, 1, 1)).Message);
