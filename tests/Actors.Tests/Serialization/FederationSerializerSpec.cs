@@ -158,6 +158,45 @@ public sealed class FederationSerializerSpec : TestKit
         Assert.Equal(0.25, BinaryPrimitives.ReadDoubleLittleEndian(bytes.AsSpan(33)));
     }
 
+    /// <summary>The bytes of every whole message as the format has always written them: a rewrite of the codec must not move one.</summary>
+    public static TheoryData<string, IFederationMessage, string> PinnedLayouts() => new()
+    {
+        { "RC", new RegisterClient("c-1", 600), "0103000000632D3158020000" },
+        { "CR", new ClientRegistered("c-1"), "0103000000632D31" },
+        { "FQ", new FitRequest(1, [1f, 2f], new LocalTrainingOptions(), 7),
+            "0101000000020000000000803F0000004001000000140000007B14AE47E17A943F000000000000000007000000" },
+        { "FR", new FitResult(1, "c-1", [0.5f], 600, 0.1, 0.9), "010100000003000000632D31010000000000003F580200009A9999999999B93FCDCCCCCCCCCCEC3F" },
+        { "FF", new FitFailed(1, "c-1", "out of memory"), "010100000003000000632D310D0000006F7574206F66206D656D6F7279" },
+        { "RE", new RunEvents.Ended(8, null), "01080000000000000000" },
+        { "RE", new RunEvents.Ended(3, "too many failures"), "01030000000111000000746F6F206D616E79206661696C75726573" },
+        { "EQ", new EvaluateRequest(2, [1f, float.NaN]), "0102000000020000000000803F0000C0FF" },
+        { "ER", new EvaluateResult(2, "c-1", 0.5, 0.75, 100), "010200000003000000632D31000000000000E03F000000000000E83F64000000" },
+        { "EF", new EvaluateFailed(2, "c-1", "no data"), "010200000003000000632D31070000006E6F2064617461" },
+    };
+
+    [Theory]
+    [MemberData(nameof(PinnedLayouts))]
+    public void Every_whole_message_keeps_its_bytes_on_the_wire(string manifest, IFederationMessage message, string hex)
+    {
+        Assert.Equal(manifest, Serializer.Manifest(message));
+        Assert.Equal(hex, Convert.ToHexString(Serializer.ToBinary(message)));
+        Assert.Equal(message.GetType(), Serializer.FromBinary(Convert.FromHexString(hex), manifest).GetType());
+    }
+
+    [Fact]
+    public void A_round_report_keeps_its_bytes_on_the_wire()
+    {
+        // Its metrics travel as JSON, too long to pin as hex: the length and a hash of the bytes stand for them.
+        var report = new RunEvents.RoundReport(new RoundMetrics(3, true, 1.5, 0.5, 10, 9, 1, 0, 0, 0, 0, 2.5));
+
+        var bytes = Serializer.ToBinary(report);
+
+        Assert.Equal("RR", Serializer.Manifest(report));
+        Assert.Equal(284, bytes.Length);
+        Assert.Equal("dec829b96ed7a67bda7d5c038f2ff7ea03c4e9a1e567e7377857315895058569",
+            Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes)).ToLowerInvariant());
+    }
+
     [Fact]
     public void Manifests_are_short_and_distinct()
     {
