@@ -105,7 +105,7 @@ public sealed class ClientActor : UntypedActor
 
     private void OnChunk(Chunk chunk)
     {
-        _assembler ??= new ChunkAssembler();
+        _assembler ??= new ChunkAssembler(WeightBuffers.Get(Context.System));
         if (_assembler.TryAdd(chunk, Sender, out var message, out _, out var rejection))
         {
             Self.Tell(message, Sender);
@@ -154,7 +154,7 @@ public sealed class ClientActor : UntypedActor
             Log.Warning("Round {0}: {1} failed to evaluate: {2}", request.Round, _clientId, e.Message);
             reply = new EvaluateFailed(request.Round, _clientId, e.Message);
         }
-        WeightBuffers.Return(request.Weights);
+        WeightBuffers.Get(Context.System).Return(request.Weights);
         Transfer.Tell(Sender, reply, Self);
     }
 
@@ -181,7 +181,7 @@ public sealed class ClientActor : UntypedActor
             reply = new FitFailed(request.Round, _clientId, e.Message);
         }
         // Weights that came over the wire are this client's own copy, and it is done with them.
-        WeightBuffers.Return(request.Weights);
+        WeightBuffers.Get(Context.System).Return(request.Weights);
 
         if (fault == FaultKind.Straggle)
         {

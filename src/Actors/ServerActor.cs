@@ -30,7 +30,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     private string[]? _sortedClientIds;
     private int _lateWhileIdle;
     private readonly ChunkedTransfer _transfer = new(Context.System);
-    private readonly ChunkAssembler _assembler = new();
+    private readonly ChunkAssembler _assembler = new(WeightBuffers.Get(Context.System));
     private long _bytesSent;
     private long _bytesReceived;
 
@@ -247,7 +247,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
             if (_aggregation.RetainedDeltas == retained)
             {
                 // Folded into the running sum: a delta that came over the wire goes back to the pool.
-                WeightBuffers.Return(update.Delta);
+                WeightBuffers.Get(Context.System).Return(update.Delta);
             }
             return true;
         }

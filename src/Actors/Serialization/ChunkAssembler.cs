@@ -65,12 +65,16 @@ public sealed record ChunkAssemblerOptions
 /// </remarks>
 public sealed class ChunkAssembler
 {
+    private readonly WeightBuffers _buffers;
     private readonly ChunkAssemblerOptions _options;
     private readonly TimeProvider _time;
     private readonly Dictionary<(ActorPath? Sender, long TransferId), Partial> _partials = new();
 
-    public ChunkAssembler(ChunkAssemblerOptions? options = null, TimeProvider? time = null)
+    /// <param name="buffers">The pool of the owning actor's system, which the weights of joined messages come from.</param>
+    public ChunkAssembler(WeightBuffers buffers, ChunkAssemblerOptions? options = null, TimeProvider? time = null)
     {
+        ArgumentNullException.ThrowIfNull(buffers);
+        _buffers = buffers;
         _options = options ?? new ChunkAssemblerOptions();
         _options.Validate();
         _time = time ?? TimeProvider.System;
@@ -240,7 +244,7 @@ public sealed class ChunkAssembler
     {
         try
         {
-            message = FederationWire.Deserialize(payload, manifest);
+            message = FederationWire.Deserialize(payload, manifest, _buffers);
         }
         catch (SerializationException e)
         {

@@ -19,16 +19,19 @@ internal ref struct WireReader
 {
     private SequenceReader<byte> _reader;
     private readonly Func<string, Exception> _error;
+    private readonly WeightBuffers? _buffers;
 
     /// <param name="error">Makes the exception to throw from a description of the problem.</param>
-    public WireReader(ReadOnlySequence<byte> input, Func<string, Exception> error)
+    /// <param name="buffers">Where float arrays come from; null for fresh arrays.</param>
+    public WireReader(ReadOnlySequence<byte> input, Func<string, Exception> error, WeightBuffers? buffers = null)
     {
         _reader = new SequenceReader<byte>(input);
         _error = error;
+        _buffers = buffers;
     }
 
-    public WireReader(ReadOnlyMemory<byte> input, Func<string, Exception> error)
-        : this(new ReadOnlySequence<byte>(input), error)
+    public WireReader(ReadOnlyMemory<byte> input, Func<string, Exception> error, WeightBuffers? buffers = null)
+        : this(new ReadOnlySequence<byte>(input), error, buffers)
     {
     }
 
@@ -129,7 +132,7 @@ internal ref struct WireReader
     {
         int count = Count(field, 4, Array.MaxLength);
         // Every element is overwritten below, so a reused array (or an unzeroed new one) is safe.
-        var values = GC.AllocateUninitializedArray<float>(count);
+        var values = _buffers?.Rent(count) ?? GC.AllocateUninitializedArray<float>(count);
         Copy(MemoryMarshal.AsBytes(values.AsSpan()));
         if (!BitConverter.IsLittleEndian)
         {

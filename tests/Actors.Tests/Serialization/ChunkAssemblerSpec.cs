@@ -32,7 +32,7 @@ public sealed class ChunkAssemblerSpec : TestKit
         public void Advance(TimeSpan by) => _ticks += by.Ticks;
     }
 
-    private ChunkAssembler Assembler(ChunkAssemblerOptions? options = null) => new(options, _time);
+    private ChunkAssembler Assembler(ChunkAssemblerOptions? options = null) => new(WeightBuffers.Get(Sys), options, _time);
 
     private byte[] Serialized(object message) => Sys.Serialization.FindSerializerFor(message).ToBinary(message);
 
@@ -317,8 +317,8 @@ public sealed class ChunkAssemblerSpec : TestKit
     [Fact]
     public void Options_that_contradict_each_other_fail_fast()
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(new ChunkAssemblerOptions { MaxBufferedBytes = 1, MaxTransferBytes = 2 }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(new ChunkAssemblerOptions { MaxAge = TimeSpan.Zero }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(new ChunkAssemblerOptions { MaxInFlight = 0 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(WeightBuffers.Get(Sys), new ChunkAssemblerOptions { MaxBufferedBytes = 1, MaxTransferBytes = 2 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(WeightBuffers.Get(Sys), new ChunkAssemblerOptions { MaxAge = TimeSpan.Zero }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(WeightBuffers.Get(Sys), new ChunkAssemblerOptions { MaxInFlight = 0 }));
     }
 }

@@ -14,10 +14,11 @@ internal sealed class AssemblingReceiver : ReceiveActor
 {
     public sealed record Joined(long Bytes);
 
-    private readonly ChunkAssembler _assembler = new();
+    private readonly ChunkAssembler _assembler;
 
     public AssemblingReceiver(IActorRef report)
     {
+        _assembler = new ChunkAssembler(WeightBuffers.Get(Context.System));
         Receive<Chunk>(chunk =>
         {
             if (_assembler.TryAdd(chunk, Sender, out var message, out var bytes))
