@@ -29,8 +29,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     private readonly HashSet<Address> _unreachable = new();
     private string[]? _sortedClientIds;
     private int _lateWhileIdle;
-    private readonly ChunkedTransfer _transfer = new(Context.System);
-    private readonly ChunkAssembler _assembler = new(WeightBuffers.Get(Context.System));
+    private readonly FederationTransport _transfer = FederationTransport.Get(Context.System);
     private long _bytesSent;
     private long _bytesReceived;
 
@@ -75,7 +74,6 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
 
     private void Membership()
     {
-        Receive<Chunk>(OnChunk);
         Receive<RegisterClient>(OnRegister);
         Receive<Terminated>(OnTerminated);
         Receive<ClusterEvent.UnreachableMember>(unreachable =>
@@ -163,7 +161,6 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     {
         _bytesSent = 0;
         _bytesReceived = 0;
-        _assembler.DropStale();
         _state = run.State;
         _driver = Sender;
         _clock.Restart();
@@ -194,21 +191,6 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         Become(Collecting);
     }
 
-    /// <summary>A piece of a large message from a remote client; the whole message is handled like any other.</summary>
-    private void OnChunk(Chunk chunk)
-    {
-        if (_assembler.TryAdd(chunk, Sender, out var message, out long bytes, out var rejection))
-        {
-            _bytesReceived += bytes;
-            Self.Tell(message, Sender);
-        }
-        else if (rejection is not null)
-        {
-            _log.Warning("Dropped a malformed message from {0}: {1}", Sender.Path, rejection.Message);
-            _book = _book with { Rejected = _book.Rejected + 1 };
-        }
-    }
-
     /// <summary>Registered clients on reachable nodes, in a fixed order so that sampling follows the seed.</summary>
     private IReadOnlyList<string> AvailableClients()
     {
@@ -220,6 +202,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
 
     private void OnFitResult(FitResult result)
     {
+        _bytesReceived += WireSize.Received(result, Sender);
         // Only the registered sender of a client id may speak for it.
         bool fromOwner = _clients.TryGetValue(result.ClientId, out var owner) && owner.Equals(Sender);
         var update = new ClientUpdate(result.ClientId, result.Delta, result.Examples, result.Loss, result.Accuracy);

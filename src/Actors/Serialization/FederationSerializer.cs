@@ -4,7 +4,7 @@ using Akka.Serialization;
 namespace AkkaFed.Actors.Serialization;
 
 /// <summary>
-/// Akka serializer for every <see cref="Protocol.IFederationMessage"/>: a compact little-endian
+/// Akka serializer for every <see cref="Protocol.IFederationMessage"/> and <see cref="Chunk"/>: a compact little-endian
 /// binary format (see <see cref="FederationWire"/>, whose one table lists every message and its two-letter manifest)
 /// where weights are raw float32 copied in bulk, instead of the default JSON that would spell out millions of floats
 /// as text. Bound by <see cref="FederationSerialization.Config"/>.
@@ -31,7 +31,7 @@ public sealed class FederationSerializer : SerializerWithStringManifest
 
     public override string Manifest(object o) => FederationWire.Manifest(o);
 
-    public override byte[] ToBinary(object obj) => obj is Chunk { Frame: { } frame } ? frame : FederationWire.Serialize(obj);
+    public override byte[] ToBinary(object obj) => FederationWire.Serialize(obj);
 
     public override object FromBinary(byte[] bytes, string manifest)
     {

@@ -10,8 +10,9 @@ using static AkkaFed.Actors.Protocol.Training;
 namespace AkkaFed.Actors.Serialization;
 
 /// <summary>
-/// The binary wire format of every <see cref="IFederationMessage"/>, independent of Akka so that
-/// <see cref="FederationSerializer"/>, <see cref="ChunkedTransfer"/> and <see cref="ChunkAssembler"/> share one codec. One table, <see cref="Formats"/>, drives manifest, size, write and read: adding a message is one entry.
+/// The binary wire format of every <see cref="IFederationMessage"/> and of <see cref="Chunk"/>, independent of Akka so
+/// that <see cref="FederationSerializer"/>, <see cref="FederationTransport"/> and <see cref="ChunkAssembler"/> share one
+/// codec. One table, <see cref="Formats"/>, drives manifest, size, write and read: adding a message is one entry.
 /// </summary>
 /// <remarks>
 /// Every payload starts with the format version byte, then the record's fields in declaration order
@@ -67,10 +68,12 @@ internal static class FederationWire
                 w.Int32(m.LastRound); w.Byte(m.Failure is null ? (byte)0 : (byte)1); w.String(m.Failure ?? "", "Failure");
             },
             ReadEnded),
-        // A piece of a larger message (one of the above).
-        Entry("CH", (ref WireWriter w, Chunk m) =>
+        // A piece of a larger message (one of the above) on its way to the recipient's node; "CH" was its
+        // recipient-less predecessor, which a node no longer reads.
+        Entry("CK", (ref WireWriter w, Chunk m) =>
             {
-                w.Int64(m.TransferId); w.Int32(m.Index); w.Int32(m.Count); w.String(m.Manifest, "Manifest"); w.Bytes(m.Data.Span);
+                w.Int64(m.TransferId); w.Int32(m.Index); w.Int32(m.Count); w.String(m.Manifest, "Manifest");
+                w.String(m.Recipient, "Recipient"); w.Bytes(m.Data.Span);
             },
             ReadChunk),
     ];
@@ -218,7 +221,7 @@ internal static class FederationWire
         {
             throw reader.Error($"Index {index} is outside 0..{count - 1}");
         }
-        return new Chunk(transferId, index, count, reader.String("Manifest"), reader.Bytes("Data"));
+        return new Chunk(transferId, index, count, reader.String("Manifest"), reader.String("Recipient"), reader.Bytes("Data"));
     }
 
     private static Format Entry<T>(string manifest, WriteFields<T> write, ReadFields<T> read) where T : class =>

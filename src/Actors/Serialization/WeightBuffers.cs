@@ -11,7 +11,7 @@ namespace AkkaFed.Actors.Serialization;
 /// reused ones). An Akka extension, so two federations in one process never share (or contend for) a pool.
 /// </summary>
 /// <remarks>
-/// <para>The serializer and the actors' <see cref="ChunkAssembler"/>s rent from their system's pool; whoever holds the
+/// <para>The serializer and the node's <see cref="ChunkReassembler"/> rent from their system's pool; whoever holds the
 /// last reference returns the array: the client after training on a request's weights, the server after folding an
 /// update into its running sum. Only arrays this pool handed out are taken back, so returning an array that was never
 /// rented (the global weights a local simulation shares between its clients, say) does nothing. An array that is

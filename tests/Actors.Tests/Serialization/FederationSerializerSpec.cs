@@ -38,7 +38,7 @@ public sealed class FederationSerializerSpec : TestKit
         new FitRequest(1, [1f, 2f], new LocalTrainingOptions(), 7),
         new FitResult(1, "c-1", [0.5f], 600, 0.1, 0.9),
         new FitFailed(1, "c-1", "out of memory"),
-        new Chunk(99, 0, 2, "FR", new byte[] { 1, 2, 3 }),
+        new Chunk(99, 0, 2, "FR", "/user/server#42", new byte[] { 1, 2, 3 }),
         new RunEvents.RoundReport(new RoundMetrics(3, true, 1.5, 0.5, 10, 9, 1, 0, 0, 0, 0, 2.5)),
         new RunEvents.Ended(8, null),
         new EvaluateRequest(2, [1f, float.NaN]),
@@ -54,6 +54,7 @@ public sealed class FederationSerializerSpec : TestKit
         // A message added to the protocol but not to the table fails here, not on a remote node.
         var protocol = typeof(IFederationMessage).Assembly.GetTypes()
             .Where(t => t is { IsClass: true, IsAbstract: false } && typeof(IFederationMessage).IsAssignableFrom(t))
+            .Append(typeof(Chunk))
             .OrderBy(t => t.FullName)
             .ToArray();
 
@@ -147,9 +148,10 @@ public sealed class FederationSerializerSpec : TestKit
     [Fact]
     public void Chunks_round_trip()
     {
-        var chunk = new Chunk(long.MinValue, 3, 4, "FQ", new byte[] { 0, 255, 7 });
+        var chunk = new Chunk(long.MinValue, 3, 4, "FQ", "/user/client-00007#-12", new byte[] { 0, 255, 7 });
         var back = Assert.IsType<Chunk>(RoundTrip(chunk));
-        Assert.Equal((chunk.TransferId, chunk.Index, chunk.Count, chunk.Manifest), (back.TransferId, back.Index, back.Count, back.Manifest));
+        Assert.Equal((chunk.TransferId, chunk.Index, chunk.Count, chunk.Manifest, chunk.Recipient),
+            (back.TransferId, back.Index, back.Count, back.Manifest, back.Recipient));
         Assert.Equal(chunk.Data.ToArray(), back.Data.ToArray());
     }
 
@@ -261,6 +263,8 @@ public sealed class FederationSerializerSpec : TestKit
         Assert.Contains("unknown manifest 'XX'", e.Message);
         // The list of what is known comes from the table, so it names every message.
         Assert.All(Samples.Select(Serializer.Manifest), manifest => Assert.Contains($" {manifest}", e.Message));
+        // The recipient-less chunk of before is no longer read.
+        Assert.Contains("unknown manifest 'CH'", Malformed([1], "CH").Message);
     }
 
     [Fact]
@@ -348,12 +352,12 @@ public sealed class FederationSerializerSpec : TestKit
     [Fact]
     public void A_chunk_with_a_bad_index_or_count_is_refused()
     {
-        var e = Malformed(Serializer.ToBinary(new Chunk(1, 0, 0, "FR", new byte[] { 1 })), "CH");
+        var e = Malformed(Serializer.ToBinary(new Chunk(1, 0, 0, "FR", "/user/a", new byte[] { 1 })), "CK");
         Assert.Contains("Chunk", e.Message);
         Assert.Contains("Count 0 must be at least 1", e.Message);
-        e = Malformed(Serializer.ToBinary(new Chunk(1, 2, 2, "FR", new byte[] { 1 })), "CH");
+        e = Malformed(Serializer.ToBinary(new Chunk(1, 2, 2, "FR", "/user/a", new byte[] { 1 })), "CK");
         Assert.Contains("Index 2 is outside 0..1", e.Message);
-        e = Malformed(Serializer.ToBinary(new Chunk(1, -1, 2, "FR", new byte[] { 1 })), "CH");
+        e = Malformed(Serializer.ToBinary(new Chunk(1, -1, 2, "FR", "/user/a", new byte[] { 1 })), "CK");
         Assert.Contains("Index -1 is outside 0..1", e.Message);
     }
 
