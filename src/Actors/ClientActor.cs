@@ -15,8 +15,8 @@ namespace AkkaFed.Actors;
 /// </summary>
 /// <remarks>
 /// A simulation may hold a million of these, so an idle client is kept to its fields: a plain
-/// <see cref="UntypedActor"/> (no per-instance handler tables), and the logger, the chunking state and the
-/// registration timer exist only while they are needed.
+/// <see cref="UntypedActor"/> (no per-instance handler tables), and the logger and the registration timer exist
+/// only while they are needed.
 /// </remarks>
 public sealed class ClientActor : UntypedActor
 {
@@ -32,8 +32,6 @@ public sealed class ClientActor : UntypedActor
     private readonly Attack _attack;
     private IActorRef _registeredWith = ActorRefs.Nobody;
     private ICancelable? _registration;
-    private ChunkedTransfer? _transfer;
-    private ChunkAssembler? _assembler;
 
     public ClientActor(string clientId, ReadOnlyMemory<int> shard, TensorData data, TrainerPool trainers, IActorRef server,
         SimulatedFaults faults, Attack attack)
@@ -64,7 +62,7 @@ public sealed class ClientActor : UntypedActor
 
     private ILoggingAdapter Log => Context.GetLogger();
 
-    private ChunkedTransfer Transfer => _transfer ??= new ChunkedTransfer(Context.System);
+    private FederationTransport Transfer => FederationTransport.Get(Context.System);
 
     protected override void PreStart() => Register();
 
@@ -79,9 +77,6 @@ public sealed class ClientActor : UntypedActor
                 break;
             case EvaluateRequest request:
                 Evaluate(request);
-                break;
-            case Chunk chunk:
-                OnChunk(chunk);
                 break;
             case ReplyLater later:
                 Transfer.Tell(later.To, later.Reply, Self);
@@ -100,23 +95,6 @@ public sealed class ClientActor : UntypedActor
             default:
                 Unhandled(message);
                 break;
-        }
-    }
-
-    private void OnChunk(Chunk chunk)
-    {
-        _assembler ??= new ChunkAssembler();
-        if (_assembler.TryAdd(chunk, Sender, out var message, out _, out var rejection))
-        {
-            Self.Tell(message, Sender);
-        }
-        else if (rejection is not null)
-        {
-            Log.Warning("{0}: dropped a malformed message from {1}: {2}", _clientId, Sender.Path, rejection.Message);
-        }
-        if (_assembler.InFlight == 0)
-        {
-            _assembler = null;
         }
     }
 
@@ -154,7 +132,7 @@ public sealed class ClientActor : UntypedActor
             Log.Warning("Round {0}: {1} failed to evaluate: {2}", request.Round, _clientId, e.Message);
             reply = new EvaluateFailed(request.Round, _clientId, e.Message);
         }
-        WeightBuffers.Return(request.Weights);
+        WeightBuffers.Get(Context.System).Return(request.Weights);
         Transfer.Tell(Sender, reply, Self);
     }
 
@@ -181,7 +159,7 @@ public sealed class ClientActor : UntypedActor
             reply = new FitFailed(request.Round, _clientId, e.Message);
         }
         // Weights that came over the wire are this client's own copy, and it is done with them.
-        WeightBuffers.Return(request.Weights);
+        WeightBuffers.Get(Context.System).Return(request.Weights);
 
         if (fault == FaultKind.Straggle)
         {

@@ -25,8 +25,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ClientRegistry _clients = new();
     private readonly List<(int Count, IActorRef ReplyTo)> _waitingForClients = new();
-    private readonly ChunkedTransfer _transfer = new(Context.System);
-    private readonly ChunkAssembler _assembler = new();
+    private readonly FederationTransport _transfer = FederationTransport.Get(Context.System);
     private readonly Stopwatch _clock = new();
 
     private Round _round = Round.None;
@@ -78,7 +77,6 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     /// <summary>What every state handles: membership, and answers, which the round judges by its phase.</summary>
     private void Common()
     {
-        Receive<Chunk>(OnChunk);
         Receive<RegisterClient>(OnRegister);
         Receive<Terminated>(OnTerminated);
         Receive<ClusterEvent.UnreachableMember>(unreachable =>
@@ -158,7 +156,6 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
 
     private void StartRound(RunRound run)
     {
-        _assembler.DropStale();
         _state = run.State;
         _driver = Sender;
         _clock.Restart();
@@ -193,23 +190,9 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         }
     }
 
-    /// <summary>A piece of a large message from a remote client; the whole message is handled like any other.</summary>
-    private void OnChunk(Chunk chunk)
-    {
-        if (_assembler.TryAdd(chunk, Sender, out var message, out long bytes, out var rejection))
-        {
-            _round = _round.Received(bytes);
-            Self.Tell(message, Sender);
-        }
-        else if (rejection is not null)
-        {
-            _log.Warning("Dropped a malformed message from {0}: {1}", Sender.Path, rejection.Message);
-            _round = _round.Reject();
-        }
-    }
-
     private void OnFitResult(FitResult result)
     {
+        _round = _round.Received(WireSize.Received(result, Sender));
         var update = new ClientUpdate(result.ClientId, result.Delta, result.Examples, result.Loss, result.Accuracy);
         var (next, verdict) = _round.Train(result.Round, update, _clients.IsOwner(result.ClientId, Sender));
         if (verdict == Verdict.Accepted && !TryAggregate(update))
@@ -233,7 +216,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
             if (_aggregation.RetainedDeltas == retained)
             {
                 // Folded into the running sum: a delta that came over the wire goes back to the pool.
-                WeightBuffers.Return(update.Delta);
+                WeightBuffers.Get(Context.System).Return(update.Delta);
             }
             return true;
         }

@@ -293,10 +293,10 @@ public static class ScaleBenchmark
         string manifest = serializer.Manifest(message);
         var bytes = serializer.ToBinary(message);
 
-        var transfer = new ChunkedTransfer(system);
-        var assembler = new ChunkAssembler();
+        var transfer = FederationTransport.Get(system);
+        var assembler = new ChunkAssembler(WeightBuffers.Get(system));
         var chunkSerializer = (SerializerWithStringManifest)system.Serialization.FindSerializerForType(typeof(Chunk));
-        string chunkManifest = chunkSerializer.Manifest(new Chunk(0, 0, 1, "", new byte[1]));
+        string chunkManifest = chunkSerializer.Manifest(new Chunk(0, 0, 1, "", "", new byte[1]));
         var frames = Array.Empty<byte[]>();
         var times = new Dictionary<string, List<double>> { ["whole write"] = [], ["whole read"] = [], ["chunked write"] = [], ["chunked read"] = [] };
         for (int i = 0; i < sizes.Repeats + 1; i++)
@@ -307,11 +307,11 @@ public static class ScaleBenchmark
             clock.Restart();
             var read = (FitResult)serializer.FromBinary(bytes, manifest);
             times["whole read"].Add(clock.Elapsed.TotalSeconds);
-            WeightBuffers.Return(read.Delta); // as the server does once it has added the update to its sum
+            WeightBuffers.Get(system).Return(read.Delta); // as the server does once it has added the update to its sum
 
             // What remoting does with a large message: cut into chunks, each chunk serialized as a frame, and back.
             clock.Restart();
-            frames = transfer.Prepare(message).Chunks().Select(chunkSerializer.ToBinary).ToArray();
+            frames = transfer.Prepare(message).ChunksFor(system.DeadLetters).Select(chunkSerializer.ToBinary).ToArray();
             times["chunked write"].Add(clock.Elapsed.TotalSeconds);
             clock.Restart();
             object? whole = null;
@@ -325,7 +325,7 @@ public static class ScaleBenchmark
             {
                 throw new InvalidOperationException("the chunks did not reassemble into the message");
             }
-            WeightBuffers.Return(reassembled.Delta);
+            WeightBuffers.Get(system).Return(reassembled.Delta);
         }
         output.WriteLine(Format($"a weight message of {bytes.Length / 1e6:F2} MB, {frames.Length} chunks: median of {sizes.Repeats} after a warm-up"));
         return times.Select(pair =>

@@ -54,6 +54,30 @@ public sealed class CheckpointTests
         Assert.Equal(ledger.Spent(1e-5).Epsilon, copy.State.Privacy.Ledger.Spent(1e-5).Epsilon, 12);
     }
 
+    [Fact]
+    public void The_file_layout_is_unchanged_so_older_checkpoints_still_load()
+    {
+        var metrics = new RoundMetrics(1, true, 1.5, 0.25, 10, 9, 1, 0, 0, 0, 0, 1.25, null)
+        {
+            Test = new Evaluation(0.5, 0.75, 100),
+            BytesSent = 1234,
+        };
+        var ledger = AkkaFed.Model.Privacy.PrivacyLedger.Empty.Record(0.1, 1.1, rounds: 4).Record(0.2, 1.1);
+        var state = new FederatedState(6, new[] { 1f, float.NaN, -0f })
+        {
+            Optimizer = new ServerOptimizerState(new[] { new[] { 0.1f, 0.2f }, new[] { 0.3f } }),
+            Privacy = new PrivacyState(0.75, ledger),
+        };
+        var checkpoint = new Checkpoint(9, state, state.Optimizer.Slots, 1, new[] { metrics }) { Privacy = state.Privacy };
+
+        var bytes = checkpoint.ToBytes();
+
+        // Pinned from the format as version 2 first wrote it: the length and a hash stand for the 571 bytes.
+        Assert.Equal(571, bytes.Length);
+        Assert.Equal("c9885e253283de65c05109351c93cb4382109a958d469d1f8ae3f3a4af1d4f9e",
+            Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes)).ToLowerInvariant());
+    }
+
     [Theory]
     [InlineData("flip", "checksum mismatch")]
     [InlineData("truncate", "truncated")]

@@ -121,7 +121,7 @@ public sealed class ClusterSpec : TestKit
     {
         public Rogue(string serverPath, IActorRef found)
         {
-            var transfer = new ChunkedTransfer(Context.System);
+            var transfer = FederationTransport.Get(Context.System);
             var poison = Enumerable.Repeat(1e6f, 54_410).ToArray();
             IActorRef? server = null;
             Receive<ActorIdentity>(identity =>

@@ -5,7 +5,7 @@ using Akka.Actor;
 
 namespace AkkaFed.Actors.Serialization;
 
-/// <summary>Limits that keep a <see cref="ChunkAssembler"/> from holding unbounded memory.</summary>
+/// <summary>Limits that keep a <see cref="ChunkAssembler"/> (one per node) from holding unbounded memory.</summary>
 public sealed record ChunkAssemblerOptions
 {
     /// <summary>Largest message accepted; a transfer whose pieces imply more is rejected at its first piece.</summary>
@@ -46,13 +46,16 @@ public sealed record ChunkAssemblerOptions
 }
 
 /// <summary>
-/// Joins the <see cref="Chunk"/>s made by <see cref="ChunkedTransfer"/> back into the message, per sender and
-/// transfer id. Owned by one actor and called only from its message handler: not thread-safe.
+/// Joins the <see cref="Chunk"/>s made by <see cref="FederationTransport"/> back into the message, per sender,
+/// recipient and transfer id. Owned by the node's <see cref="ChunkReassembler"/> and called only from its message
+/// handler: not thread-safe. Its limits hold for the whole node.
 /// </summary>
 /// <remarks>
 /// <para>Pieces may arrive in any order (Akka.Remote keeps order per sender, but nothing here relies on it).</para>
-/// <para>Every piece but the last has the same length and the last is no longer, as <see cref="ChunkedTransfer"/>
+/// <para>Every piece but the last has the same length and the last is no longer, as <see cref="FederationTransport"/>
 /// cuts them; that lets a transfer's total size be bounded from its first piece.</para>
+/// <para>A broadcast sends every target the same transfer id, so two recipients on one node keep their transfers
+/// apart by the recipient in the key.</para>
 /// <para>A complete transfer is deserialized straight from its pieces; they are never copied into one buffer.</para>
 /// <para>A bad piece never throws: <c>TryAdd</c> returns false, reports the problem as a
 /// <see cref="SerializationException"/>, counts it in <see cref="Failed"/> and forgets that one transfer (it can no
@@ -62,19 +65,28 @@ public sealed record ChunkAssemblerOptions
 /// <see cref="ChunkAssemblerOptions.MaxAge"/> (checked whenever a new transfer starts, or on <see cref="DropStale()"/>),
 /// and when <see cref="ChunkAssemblerOptions.MaxInFlight"/> or <see cref="ChunkAssemblerOptions.MaxBufferedBytes"/>
 /// would be exceeded (least recently active first).</para>
+/// <para>Every piece is admitted in one place, <see cref="Admit"/>, which knows the sender of every transfer held: a
+/// per-sender quota is a tally of <c>Partial.Bytes</c> by <c>TransferKey.Sender</c> checked there. Expiry by time
+/// alone (without waiting for a new transfer) is the owning actor calling <see cref="DropStale()"/> on a timer.</para>
 /// </remarks>
 public sealed class ChunkAssembler
 {
+    private readonly WeightBuffers _buffers;
     private readonly ChunkAssemblerOptions _options;
     private readonly TimeProvider _time;
-    private readonly Dictionary<(ActorPath? Sender, long TransferId), Partial> _partials = new();
+    private readonly Dictionary<TransferKey, Partial> _partials = new();
 
-    public ChunkAssembler(ChunkAssemblerOptions? options = null, TimeProvider? time = null)
+    /// <param name="buffers">The pool of the node's ActorSystem, which the weights of joined messages come from.</param>
+    public ChunkAssembler(WeightBuffers buffers, ChunkAssemblerOptions? options = null, TimeProvider? time = null)
     {
+        ArgumentNullException.ThrowIfNull(buffers);
+        _buffers = buffers;
         _options = options ?? new ChunkAssemblerOptions();
         _options.Validate();
         _time = time ?? TimeProvider.System;
     }
+
+    private readonly record struct TransferKey(ActorPath? Sender, string Recipient, long TransferId);
 
     /// <summary>Unfinished transfers held now.</summary>
     public int InFlight => _partials.Count;
@@ -92,8 +104,8 @@ public sealed class ChunkAssembler
     public long Dropped { get; private set; }
 
     /// <summary>
-    /// Adds one piece from <paramref name="sender"/>. True when it completed a message, which is then in
-    /// <paramref name="message"/> with its serialized size in <paramref name="bytes"/>.
+    /// Adds one piece from <paramref name="sender"/>. True when it completed a message for the piece's
+    /// <see cref="Chunk.Recipient"/>, which is then in <paramref name="message"/> with its serialized size in <paramref name="bytes"/>.
     /// False when more pieces are needed or the piece was rejected (see the overload that says why).
     /// </summary>
     public bool TryAdd(Chunk chunk, IActorRef? sender, [NotNullWhen(true)] out object? message, out long bytes) =>
@@ -106,7 +118,7 @@ public sealed class ChunkAssembler
         ArgumentNullException.ThrowIfNull(chunk);
         message = null;
         bytes = 0;
-        var key = (sender?.Path, chunk.TransferId);
+        var key = new TransferKey(sender?.Path, chunk.Recipient, chunk.TransferId);
         _partials.TryGetValue(key, out var partial);
 
         rejection = Check(chunk, partial);
@@ -121,6 +133,23 @@ public sealed class ChunkAssembler
             return Complete(chunk.Manifest, new ReadOnlySequence<byte>(chunk.Data), chunk.TransferId, out message, out bytes, out rejection);
         }
 
+        partial = Admit(key, partial, chunk);
+        if (partial.Received < partial.Count)
+        {
+            return false;
+        }
+
+        _partials.Remove(key);
+        BufferedBytes -= partial.Bytes;
+        return Complete(partial.Manifest, partial.Payload(), chunk.TransferId, out message, out bytes, out rejection);
+    }
+
+    /// <summary>
+    /// Holds a piece that passed <see cref="Check"/>, starting its transfer if it is the first, and makes room within
+    /// the node's limits by dropping the least recently active other transfers.
+    /// </summary>
+    private Partial Admit(TransferKey key, Partial? partial, Chunk chunk)
+    {
         long now = _time.GetTimestamp();
         if (partial is null)
         {
@@ -139,14 +168,7 @@ public sealed class ChunkAssembler
         {
             room = DropLeastRecent(except: partial);
         }
-        if (partial.Received < partial.Count)
-        {
-            return false;
-        }
-
-        _partials.Remove(key);
-        BufferedBytes -= partial.Bytes;
-        return Complete(partial.Manifest, partial.Payload(), chunk.TransferId, out message, out bytes, out rejection);
+        return partial;
     }
 
     /// <summary>Drops unfinished transfers idle longer than the configured maximum age; returns how many.</summary>
@@ -155,7 +177,7 @@ public sealed class ChunkAssembler
     /// <summary>Drops unfinished transfers idle longer than <paramref name="maxAge"/>; returns how many.</summary>
     public int DropStale(TimeSpan maxAge)
     {
-        List<(ActorPath?, long)>? stale = null;
+        List<TransferKey>? stale = null;
         foreach (var (key, partial) in _partials)
         {
             if (_time.GetElapsedTime(partial.LastActivity) > maxAge)
@@ -189,6 +211,10 @@ public sealed class ChunkAssembler
         if (chunk.Manifest is null || !FederationWire.IsMessageManifest(chunk.Manifest))
         {
             return new SerializationException(Problem($"manifest '{chunk.Manifest}' is not a federation message"));
+        }
+        if (chunk.Recipient is null || !chunk.Recipient.StartsWith('/'))
+        {
+            return new SerializationException(Problem($"recipient '{chunk.Recipient}' is not the path of an actor"));
         }
         if (chunk.Data.IsEmpty)
         {
@@ -240,7 +266,7 @@ public sealed class ChunkAssembler
     {
         try
         {
-            message = FederationWire.Deserialize(payload, manifest);
+            message = FederationWire.Deserialize(payload, manifest, _buffers);
         }
         catch (SerializationException e)
         {
@@ -256,7 +282,7 @@ public sealed class ChunkAssembler
         return true;
     }
 
-    private void Fail((ActorPath?, long) key, Partial? partial)
+    private void Fail(TransferKey key, Partial? partial)
     {
         Failed++;
         if (partial is not null)
@@ -266,7 +292,7 @@ public sealed class ChunkAssembler
         }
     }
 
-    private void Drop((ActorPath?, long) key)
+    private void Drop(TransferKey key)
     {
         if (_partials.Remove(key, out var partial))
         {
@@ -277,7 +303,7 @@ public sealed class ChunkAssembler
 
     private bool DropLeastRecent(Partial? except)
     {
-        (ActorPath?, long)? oldest = null;
+        TransferKey? oldest = null;
         long oldestActivity = long.MaxValue;
         foreach (var (key, partial) in _partials)
         {

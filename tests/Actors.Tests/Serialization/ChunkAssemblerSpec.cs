@@ -32,18 +32,23 @@ public sealed class ChunkAssemblerSpec : TestKit
         public void Advance(TimeSpan by) => _ticks += by.Ticks;
     }
 
-    private ChunkAssembler Assembler(ChunkAssemblerOptions? options = null) => new(options, _time);
+    private const string Server = "/user/server";
+
+    private ChunkAssembler Assembler(ChunkAssemblerOptions? options = null) => new(WeightBuffers.Get(Sys), options, _time);
 
     private byte[] Serialized(object message) => Sys.Serialization.FindSerializerFor(message).ToBinary(message);
 
-    /// <summary>Cuts a message the way <see cref="ChunkedTransfer"/> does: equal pieces, the last no longer.</summary>
-    private List<Chunk> Cut(object message, int pieceSize, long transferId = 1)
+    /// <summary>Cuts a message the way <see cref="FederationTransport"/> does: equal pieces, the last no longer.</summary>
+    private List<Chunk> Cut(object message, int pieceSize, long transferId = 1, string recipient = Server)
     {
         var bytes = Serialized(message);
         var manifest = Akka.Serialization.Serialization.ManifestFor(Sys.Serialization.FindSerializerFor(message), message);
         var pieces = bytes.Chunk(pieceSize).ToList();
-        return pieces.Select((data, i) => new Chunk(transferId, i, pieces.Count, manifest, data)).ToList();
+        return pieces.Select((data, i) => new Chunk(transferId, i, pieces.Count, manifest, recipient, data)).ToList();
     }
+
+    private static Chunk Piece(long transferId, int index, int count, string manifest, byte[] data) =>
+        new(transferId, index, count, manifest, Server, data);
 
     private static FitResult Result(int floats = 1000, string id = "c-1", int seed = 1) =>
         new(3, id, Weights(floats, seed), 60, 0.5, 0.75);
@@ -116,7 +121,7 @@ public sealed class ChunkAssemblerSpec : TestKit
     {
         var assembler = Assembler();
         var message = new FitFailed(2, "c-9", "boom");
-        var piece = new Chunk(5, 0, 1, "FF", Serialized(message));
+        var piece = Piece(5, 0, 1, "FF", Serialized(message));
 
         Assert.True(assembler.TryAdd(piece, _alice, out var back, out var bytes));
 
@@ -156,6 +161,44 @@ public sealed class ChunkAssemblerSpec : TestKit
     }
 
     [Fact]
+    public void One_broadcast_to_two_recipients_on_a_node_is_joined_once_for_each()
+    {
+        // A broadcast gives every target the same transfer id from the same sender; the recipient keeps them apart.
+        var assembler = Assembler();
+        var request = new FitRequest(4, Weights(1000, 5), new(), 9);
+        var first = Cut(request, 400, transferId: 3, recipient: "/user/client-1");
+        var second = Cut(request, 400, transferId: 3, recipient: "/user/client-2");
+
+        var done = new List<FitRequest>();
+        foreach (var (a, b) in first.Zip(second))
+        {
+            foreach (var chunk in new[] { a, b })
+            {
+                if (assembler.TryAdd(chunk, _alice, out var message, out _, out var rejection))
+                {
+                    done.Add(Assert.IsType<FitRequest>(message));
+                }
+                Assert.Null(rejection);
+            }
+        }
+
+        Assert.Equal(2, done.Count);
+        Assert.All(done, back => AssertSame(request, back));
+        Assert.NotSame(done[0].Weights, done[1].Weights);
+    }
+
+    [Fact]
+    public void Joined_weights_come_from_the_pool_of_the_system()
+    {
+        var result = Result(floats: WeightBuffers.MinLength + 77);
+        var back = Assert.IsType<FitResult>(AddAll(Assembler(), Cut(result, 16_000), _alice, out _));
+
+        WeightBuffers.Get(Sys).Return(back.Delta);
+
+        Assert.Same(back.Delta, WeightBuffers.Get(Sys).Rent(back.Delta.Length));
+    }
+
+    [Fact]
     public void A_duplicate_piece_fails_its_transfer_and_leaves_the_others_alone()
     {
         var assembler = Assembler();
@@ -177,14 +220,16 @@ public sealed class ChunkAssemblerSpec : TestKit
 
     public static TheoryData<string, Chunk> BadFirstPieces() => new()
     {
-        { "Index 4 is outside 0..3", new Chunk(1, 4, 4, "FR", new byte[] { 1 }) },
-        { "Index -1 is outside 0..3", new Chunk(1, -1, 4, "FR", new byte[] { 1 }) },
-        { "Count 0 is outside 1..65536", new Chunk(1, 0, 0, "FR", new byte[] { 1 }) },
-        { "Count 65537 is outside 1..65536", new Chunk(1, 0, 65_537, "FR", new byte[] { 1 }) },
-        { "manifest 'CH' is not a federation message", new Chunk(1, 0, 2, "CH", new byte[] { 1 }) },
-        { "manifest 'XX' is not a federation message", new Chunk(1, 0, 2, "XX", new byte[] { 1 }) },
-        { "the piece carries no data", new Chunk(1, 0, 2, "FR", Array.Empty<byte>()) },
-        { "4000 pieces imply at least 3999000001 bytes, over the limit of 268435456", new Chunk(1, 0, 4000, "FR", new byte[1_000_000]) },
+        { "Index 4 is outside 0..3", Piece(1, 4, 4, "FR", new byte[] { 1 }) },
+        { "Index -1 is outside 0..3", Piece(1, -1, 4, "FR", new byte[] { 1 }) },
+        { "Count 0 is outside 1..65536", Piece(1, 0, 0, "FR", new byte[] { 1 }) },
+        { "Count 65537 is outside 1..65536", Piece(1, 0, 65_537, "FR", new byte[] { 1 }) },
+        { "manifest 'CK' is not a federation message", Piece(1, 0, 2, "CK", new byte[] { 1 }) },
+        { "recipient 'user/server' is not the path of an actor", new Chunk(1, 0, 2, "FR", "user/server", new byte[] { 1 }) },
+        { "recipient '' is not the path of an actor", new Chunk(1, 0, 2, "FR", "", new byte[] { 1 }) },
+        { "manifest 'XX' is not a federation message", Piece(1, 0, 2, "XX", new byte[] { 1 }) },
+        { "the piece carries no data", Piece(1, 0, 2, "FR", Array.Empty<byte>()) },
+        { "4000 pieces imply at least 3999000001 bytes, over the limit of 268435456", Piece(1, 0, 4000, "FR", new byte[1_000_000]) },
     };
 
     [Theory]
@@ -214,11 +259,11 @@ public sealed class ChunkAssemblerSpec : TestKit
             Assert.Equal((0, 1L), (assembler.InFlight, assembler.Failed));
         }
 
-        Expect("which said 3 pieces of FR", new Chunk(1, 0, 3, "FR", new byte[] { 1, 2 }), new Chunk(1, 1, 4, "FR", new byte[] { 1, 2 }));
-        Expect("which said 3 pieces of FR", new Chunk(1, 0, 3, "FR", new byte[] { 1, 2 }), new Chunk(1, 1, 3, "FQ", new byte[] { 1, 2 }));
-        Expect("3 bytes where earlier pieces had 2", new Chunk(1, 0, 3, "FR", new byte[] { 1, 2 }), new Chunk(1, 1, 3, "FR", new byte[] { 1, 2, 3 }));
-        Expect("last piece of 3 bytes is longer than the others (2)", new Chunk(1, 0, 3, "FR", new byte[] { 1, 2 }), new Chunk(1, 2, 3, "FR", new byte[] { 1, 2, 3 }));
-        Expect("last piece of 3 bytes is longer than the others (2)", new Chunk(1, 2, 3, "FR", new byte[] { 1, 2, 3 }), new Chunk(1, 0, 3, "FR", new byte[] { 1, 2 }));
+        Expect("which said 3 pieces of FR", Piece(1, 0, 3, "FR", new byte[] { 1, 2 }), Piece(1, 1, 4, "FR", new byte[] { 1, 2 }));
+        Expect("which said 3 pieces of FR", Piece(1, 0, 3, "FR", new byte[] { 1, 2 }), Piece(1, 1, 3, "FQ", new byte[] { 1, 2 }));
+        Expect("3 bytes where earlier pieces had 2", Piece(1, 0, 3, "FR", new byte[] { 1, 2 }), Piece(1, 1, 3, "FR", new byte[] { 1, 2, 3 }));
+        Expect("last piece of 3 bytes is longer than the others (2)", Piece(1, 0, 3, "FR", new byte[] { 1, 2 }), Piece(1, 2, 3, "FR", new byte[] { 1, 2, 3 }));
+        Expect("last piece of 3 bytes is longer than the others (2)", Piece(1, 2, 3, "FR", new byte[] { 1, 2, 3 }), Piece(1, 0, 3, "FR", new byte[] { 1, 2 }));
     }
 
     [Fact]
@@ -240,7 +285,7 @@ public sealed class ChunkAssemblerSpec : TestKit
         var assembler = Assembler();
         var bytes = Serialized(Result(floats: 10));
         bytes[0] = 9;
-        var chunks = new[] { new Chunk(1, 0, 2, "FR", bytes[..40]), new Chunk(1, 1, 2, "FR", bytes[40..]) };
+        var chunks = new[] { Piece(1, 0, 2, "FR", bytes[..40]), Piece(1, 1, 2, "FR", bytes[40..]) };
 
         Assert.False(assembler.TryAdd(chunks[0], _alice, out _, out _));
         Assert.False(assembler.TryAdd(chunks[1], _alice, out _, out _, out var rejection));
@@ -317,8 +362,8 @@ public sealed class ChunkAssemblerSpec : TestKit
     [Fact]
     public void Options_that_contradict_each_other_fail_fast()
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(new ChunkAssemblerOptions { MaxBufferedBytes = 1, MaxTransferBytes = 2 }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(new ChunkAssemblerOptions { MaxAge = TimeSpan.Zero }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(new ChunkAssemblerOptions { MaxInFlight = 0 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(WeightBuffers.Get(Sys), new ChunkAssemblerOptions { MaxBufferedBytes = 1, MaxTransferBytes = 2 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(WeightBuffers.Get(Sys), new ChunkAssemblerOptions { MaxAge = TimeSpan.Zero }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(WeightBuffers.Get(Sys), new ChunkAssemblerOptions { MaxInFlight = 0 }));
     }
 }

@@ -1,3 +1,4 @@
+using Akka.Actor;
 using Akka.Serialization;
 using Akka.TestKit.Xunit2;
 using AkkaFed.Actors.Serialization;
@@ -8,18 +9,19 @@ namespace AkkaFed.Actors.Tests.Serialization;
 
 public sealed class WeightBuffersSpec() : TestKit(FederationSerialization.Config)
 {
-    // A length no other test uses, so the process-wide pool is this test's own.
     private const int Length = WeightBuffers.MinLength + 4711;
+
+    private WeightBuffers Pool => WeightBuffers.Get(Sys);
 
     [Fact]
     public void A_returned_array_is_handed_out_again_once()
     {
-        var first = WeightBuffers.Rent(Length);
-        WeightBuffers.Return(first);
-        WeightBuffers.Return(first); // a second return is ignored
+        var first = Pool.Rent(Length);
+        Pool.Return(first);
+        Pool.Return(first); // a second return is ignored
 
-        var again = WeightBuffers.Rent(Length);
-        var other = WeightBuffers.Rent(Length);
+        var again = Pool.Rent(Length);
+        var other = Pool.Rent(Length);
 
         Assert.Same(first, again);
         Assert.NotSame(first, other);
@@ -30,9 +32,9 @@ public sealed class WeightBuffersSpec() : TestKit(FederationSerialization.Config
     public void Arrays_it_did_not_hand_out_are_never_taken()
     {
         var shared = new float[Length + 1];
-        WeightBuffers.Return(shared);
+        Pool.Return(shared);
 
-        Assert.NotSame(shared, WeightBuffers.Rent(Length + 1));
+        Assert.NotSame(shared, Pool.Rent(Length + 1));
     }
 
     [Fact]
@@ -45,10 +47,35 @@ public sealed class WeightBuffersSpec() : TestKit(FederationSerialization.Config
 
         var received = (FitRequest)serializer.FromBinary(bytes, serializer.Manifest(request));
         Assert.Equal(weights, received.Weights);
-        WeightBuffers.Return(received.Weights);
+        Pool.Return(received.Weights);
 
         var next = (FitRequest)serializer.FromBinary(bytes, serializer.Manifest(request));
         Assert.Same(received.Weights, next.Weights);
         Assert.Equal(weights, next.Weights);
+    }
+
+    [Fact]
+    public void Two_actor_systems_in_one_process_have_separate_pools()
+    {
+        using var other = ActorSystem.Create("other", FederationSerialization.Config);
+        var theirs = WeightBuffers.Get(other);
+        Assert.Same(theirs, WeightBuffers.Get(other));
+        Assert.NotSame(Pool, theirs);
+
+        // Each takes back only what it handed out, and hands out only what was returned to it.
+        var mine = Pool.Rent(Length + 3);
+        theirs.Return(mine);
+        Assert.NotSame(mine, theirs.Rent(Length + 3));
+        Pool.Return(mine);
+        Assert.Same(mine, Pool.Rent(Length + 3));
+
+        // Their serializer rents from their pool, not from this system's.
+        var request = new FitRequest(1, new float[Length + 5], new(), 7);
+        var serializer = (SerializerWithStringManifest)other.Serialization.FindSerializerFor(request);
+        var received = (FitRequest)serializer.FromBinary(serializer.ToBinary(request), serializer.Manifest(request));
+        Pool.Return(received.Weights);
+        Assert.NotSame(received.Weights, Pool.Rent(Length + 5));
+        theirs.Return(received.Weights);
+        Assert.Same(received.Weights, theirs.Rent(Length + 5));
     }
 }
