@@ -27,6 +27,10 @@ public sealed record SimulationSpec(
 
     /// <summary>Misbehaving clients, for experiments with robust aggregation.</summary>
     public Attack Attack { get; init; } = Attack.None;
+
+    /// <summary>Counts what the training pool does (models, clients training at once, busy time), for benchmarks and
+    /// tests that check its bounds; null counts nothing.</summary>
+    public TrainerPoolCounters? TrainerCounters { get; init; }
 }
 
 /// <summary>A run stopped because too many rounds in a row failed.</summary>
@@ -56,7 +60,7 @@ public sealed class FederatedProcess : IAsyncDisposable
         _spec = spec;
         _train = new TensorData(spec.Data.Train);
         _test = new TensorData(spec.Data.Test);
-        _trainers = new TrainerPool(spec.Model, spec.TorchThreads);
+        _trainers = new TrainerPool(spec.Model, spec.TorchThreads, spec.TrainerCounters);
         _evaluator = new LocalTrainer(spec.Model);
         _server = system.ActorOf(ServerActor.Props(spec.Server), "server");
         _clients = new IActorRef[spec.Partitions.Count];

@@ -147,9 +147,11 @@ public static class ScaleBenchmark
         output.WriteLine(Format($"centralized epoch over {samples.Length} samples, tutorial CNN, B={local.BatchSize}: {centralized:F2} s"));
 
         var server = new ServerOptions(1.0, 1, TimeSpan.FromMinutes(30), ClientWeighting.NumExamples, 1.0, local, Seed: 0);
+        var counters = new TrainerPoolCounters();
         var spec = new SimulationSpec(ModelKind.Cnn, data, shards, server, SimulatedFaults.None, Environment.ProcessorCount)
         {
             EvaluateEachRound = false,
+            TrainerCounters = counters,
         };
         var clock = Stopwatch.StartNew();
         await using var process = await FederatedProcess.StartAsync(spec, config: SimulateCommand.QuietAkka);
@@ -157,7 +159,7 @@ public static class ScaleBenchmark
         var state = process.Initialize();
         (state, var warm) = await process.NextAsync(state);
         (_, var round) = await process.NextAsync(state);
-        output.WriteLine(Format($"rounds of {round.Participants} clients: {warm.Seconds:F2} s (first), {round.Seconds:F2} s; {process.Trainers.ModelCount} models, at most {process.Trainers.PeakConcurrency} clients training at once"));
+        output.WriteLine(Format($"rounds of {round.Participants} clients: {warm.Seconds:F2} s (first), {round.Seconds:F2} s; {counters.ModelCount} models, at most {counters.PeakConcurrency} clients training at once"));
         double ratio = round.Seconds / centralized;
         return Print(output, new Figure(
             Format($"2. one round of {sizes.SmallClients:N0} clients x {shard} samples, tutorial CNN, E=1, B={local.BatchSize}"),
@@ -172,12 +174,14 @@ public static class ScaleBenchmark
         var data = Load(sizes.Dataset, output);
         const int sampled = 100;
         var local = new LocalTrainingOptions(Epochs: 1, BatchSize: 20, LearningRate: 0.02);
+        var counters = new TrainerPoolCounters();
         var server = new ServerOptions((double)sampled / registered, sampled, TimeSpan.FromMinutes(30), ClientWeighting.NumExamples, 1.0,
             local, Seed: 0);
         var spec = new SimulationSpec(ModelKind.Cnn, data, Shards.Windows(data.Train.Count, registered, sizes.IdleShard, seed: 0), server,
             SimulatedFaults.None, Environment.ProcessorCount)
         {
             EvaluateEachRound = false,
+            TrainerCounters = counters,
         };
         GC.Collect();
         PeakMemory.Reset();
@@ -189,9 +193,9 @@ public static class ScaleBenchmark
         var overheads = new List<double>();
         for (int round = 0; round <= sizes.IdleRounds; round++)
         {
-            var busyBefore = process.Trainers.BusySeconds();
+            var busyBefore = counters.BusySeconds();
             (state, var metrics) = await process.NextAsync(state);
-            var busyAfter = process.Trainers.BusySeconds();
+            var busyAfter = counters.BusySeconds();
             double training = busyAfter.Max(worker => worker.Value - busyBefore.GetValueOrDefault(worker.Key));
             double overhead = metrics.Seconds - training;
             output.WriteLine(Format($"round {metrics.Round}: {metrics.Seconds:F3} s, of which the busiest worker trained {training:F3} s: orchestration {overhead:F3} s{(round == 0 ? " (warm-up, not counted)" : "")}"));
