@@ -27,6 +27,10 @@ public sealed record SimulationSpec(
 
     /// <summary>Misbehaving clients, for experiments with robust aggregation.</summary>
     public Attack Attack { get; init; } = Attack.None;
+
+    /// <summary>Counts what the training pool does (models, clients training at once, busy time), for benchmarks and
+    /// tests that check its bounds; null counts nothing.</summary>
+    public TrainerPoolCounters? TrainerCounters { get; init; }
 }
 
 /// <summary>A run stopped before its last round: too many rounds in a row failed, or the server stopped answering.</summary>
@@ -58,7 +62,7 @@ public sealed class FederatedProcess : IAsyncDisposable
         _spec = spec;
         _train = new TensorData(spec.Data.Train);
         _test = new TensorData(spec.Data.Test);
-        _trainers = new TrainerPool(spec.Model, spec.TorchThreads);
+        _trainers = new TrainerPool(spec.Model, spec.TorchThreads, spec.TrainerCounters);
         _local = new Lazy<LocalTrainer>(() => new LocalTrainer(spec.Model));
         var run = new RunOptions(spec.Server, spec.Model, Rounds: 0, MaxFailedRounds: int.MaxValue, WaitForClients: spec.Partitions.Count,
             CheckpointDirectory: null, StartsOnItsOwn: false, TorchThreads: spec.TorchThreads);
@@ -72,9 +76,6 @@ public sealed class FederatedProcess : IAsyncDisposable
     }
 
     public ActorSystem System => _system;
-
-    /// <summary>The models the clients train with: one per training worker.</summary>
-    public TrainerPool Trainers => _trainers;
 
     public static string ClientId(int index) => $"client-{index:D5}";
 

@@ -48,21 +48,20 @@ public static class ClusterDemoCommand
             "--rounds", $"{rounds}", "--round-deadline", "60s",
         };
         var gate = new object();
-        void Echo(string name, string line)
+        NodeProcess Start(string name, IEnumerable<string> args) => NodeProcess.Start(name, args, line =>
         {
             lock (gate)
             {
                 Console.WriteLine($"[{name}] {line}");
             }
-        }
+        });
 
         Console.WriteLine($"cluster-demo: 1 server and {clientNodes} client processes on 127.0.0.1, {clients} clients, {rounds} rounds");
-        using var server = NodeProcess.Start("server",
-            Prepend("server", common.Concat(new[] { "--port", $"{port}", "--checkpoint-dir", checkpoints, "--output", output }).ToArray()), Echo);
+        using var server = Start("server", common.Concat(new[] { "--port", $"{port}", "--checkpoint-dir", checkpoints, "--output", output })
+            .Prepend("server"));
         var nodes = Enumerable.Range(0, clientNodes)
-            .Select(k => NodeProcess.Start($"client-{k}",
-                Prepend("client", common.Concat(new[] { "--port", "0", "--partition-index", $"{k}", "--partition-count", $"{clientNodes}" }).ToArray()),
-                Echo))
+            .Select(k => Start($"client-{k}",
+                common.Concat(new[] { "--port", "0", "--partition-index", $"{k}", "--partition-count", $"{clientNodes}" }).Prepend("client")))
             .ToList();
         try
         {
@@ -79,6 +78,4 @@ public static class ClusterDemoCommand
             nodes.ForEach(node => node.Dispose());
         }
     }
-
-    private static string[] Prepend(string command, string[] args) => args.Prepend(command).ToArray();
 }

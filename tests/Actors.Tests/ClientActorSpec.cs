@@ -11,11 +11,13 @@ namespace AkkaFed.Actors.Tests;
 public sealed class ClientActorSpec : TestKit, IDisposable
 {
     private readonly TensorData _data = new(TinyData.Create(40));
-    private readonly TrainerPool _trainers = new(ModelKind.TwoNN, torchThreads: 1);
+    private readonly TrainerPoolCounters _counters = new();
+    private readonly TrainerPool _trainers;
     private readonly float[] _global = InitialWeights.Create(ModelKind.TwoNN, seed: 3);
 
     public ClientActorSpec() : base(AkkaFedConfig.Dispatcher(1))
     {
+        _trainers = new TrainerPool(ModelKind.TwoNN, torchThreads: 1, _counters);
     }
 
     private IActorRef StartClient(int[] shard, SimulatedFaults? faults = null)
@@ -136,7 +138,7 @@ public sealed class ClientActorSpec : TestKit, IDisposable
         ReceiveN(8, TimeSpan.FromSeconds(30));
 
         // The dispatcher has one thread: eight clients trained, one model exists.
-        Assert.Equal(1, _trainers.ModelCount);
+        Assert.Equal(1, _counters.ModelCount);
     }
 
     protected override void Dispose(bool disposing)

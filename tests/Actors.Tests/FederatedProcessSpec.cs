@@ -81,16 +81,17 @@ public sealed class FederatedProcessSpec
         var data = new DatasetSplit(TinyData.Create(40, seed: 5), TinyData.Create(20, seed: 6));
         var server = new ServerOptions(1.0, 1, TimeSpan.FromMinutes(2), ClientWeighting.NumExamples, 1.0,
             new LocalTrainingOptions(Epochs: 1, BatchSize: 10, LearningRate: 0.05), Seed: 1);
+        var counters = new TrainerPoolCounters();
         var spec = new SimulationSpec(ModelKind.TwoNN, data, Shards.Windows(40, clients: 2_000, size: 10, seed: 1), server,
-            SimulatedFaults.None, Workers: 2) { EvaluateEachRound = false };
+            SimulatedFaults.None, Workers: 2) { EvaluateEachRound = false, TrainerCounters = counters };
 
         await using var process = await FederatedProcess.StartAsync(spec);
         var (_, metrics) = await process.NextAsync(process.Initialize());
 
         Assert.Equal(2_000, metrics.Participants);
-        Assert.InRange(process.Trainers.PeakConcurrency, 1, 2);
-        Assert.InRange(process.Trainers.ModelCount, 1, 2);
-        Assert.InRange(process.Trainers.BusySeconds().Count, 1, 2);
-        Assert.All(process.Trainers.BusySeconds().Values, seconds => Assert.True(seconds > 0));
+        Assert.InRange(counters.PeakConcurrency, 1, 2);
+        Assert.InRange(counters.ModelCount, 1, 2);
+        Assert.InRange(counters.BusySeconds().Count, 1, 2);
+        Assert.All(counters.BusySeconds().Values, seconds => Assert.True(seconds > 0));
     }
 }

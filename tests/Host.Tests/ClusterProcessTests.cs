@@ -18,8 +18,7 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
         "--straggler-fraction", "1", "--straggler-delay", "1s", "--round-deadline", "4s", "--min-clients", "2",
     };
 
-    private NodeProcess Start(string name, params string[] args) =>
-        NodeProcess.Start(name, args, (node, line) => log.WriteLine($"[{node}] {line}"));
+    private NodeUnderTest Start(string name, params string[] args) => NodeUnderTest.Start(log, name, args);
 
     private static string Seed(int port) => $"akka.tcp://akkafed@127.0.0.1:{port}";
 
@@ -44,7 +43,7 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
             "--output", folder.Path }.Concat(shared).ToArray());
         var a = Start("client-a", new[] { "client" }.Concat(clientA).ToArray());
         using var b = Start("client-b", new[] { "client", "--port", "0", "--partition-index", "1", "--partition-count", "2" }.Concat(shared).ToArray());
-        NodeProcess? restarted = null;
+        NodeUnderTest? restarted = null;
         try
         {
             await server.WaitForLine(@"^Round 1: .*clients=4/4", TimeSpan.FromSeconds(120));

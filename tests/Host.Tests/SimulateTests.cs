@@ -92,33 +92,6 @@ public sealed class SimulateTests
         Assert.DoesNotContain("   at ", error);
     }
 
-    [Fact]
-    public async Task The_benchmark_runs_in_quick_mode_and_reports_the_ratio()
-    {
-        var output = new StringWriter();
-
-        int exit = await BenchmarkCommand.RunAsync(BenchmarkCommand.Quick, output);
-
-        Assert.Equal(0, exit);
-        Assert.Matches(@"ratio simulation / centralized: \d+\.\d\d", output.ToString());
-    }
-
-    [Fact]
-    public async Task The_scale_benchmark_runs_every_target_in_quick_mode()
-    {
-        var output = new StringWriter();
-
-        int exit = await ScaleBenchmark.RunAsync(ScaleBenchmark.Quick, [1, 2, 3, 4, 5, 6], output);
-
-        Assert.Equal(0, exit);
-        var rows = output.ToString().Split('\n').Where(line => line.StartsWith("| ", StringComparison.Ordinal)).Skip(2).ToArray();
-        foreach (var target in Enumerable.Range(1, 6))
-        {
-            Assert.Contains(rows, row => row.StartsWith($"| {target}. ", StringComparison.Ordinal));
-        }
-        Assert.All(rows, row => Assert.Matches(@"\| (met|\*\*missed\*\*|recorded) \|$", row.TrimEnd()));
-    }
-
     private static (int Exit, string Output, string Error) Akkafed(params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };

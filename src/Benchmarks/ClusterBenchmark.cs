@@ -1,17 +1,18 @@
 using System.Globalization;
 using AkkaFed.Actors;
+using AkkaFed.Host;
 using AkkaFed.Host.Data;
 using AkkaFed.Model.Data;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Models;
 using AkkaFed.Model.Learning;
 
-namespace AkkaFed.Host;
+namespace AkkaFed.Benchmarks;
 
 /// <summary>
-/// <c>akkafed benchmark --suite cluster</c>: the same rounds in one process and across one server and three
+/// <c>--suite cluster</c>: the same rounds in one process and across one server and three
 /// client processes on 127.0.0.1. Reports the round time of each, and the bytes a round moves against the
-/// target of model bytes x 2 x participating clients.
+/// target of model bytes x 2 x participating clients. Every round of both must succeed with all its selected clients.
 /// </summary>
 public static class ClusterBenchmark
 {
@@ -33,40 +34,43 @@ public static class ClusterBenchmark
         output.WriteLine($"cluster benchmark: mcmahan-cnn, fashion-mnist, {Clients} clients x {Samples} samples, {PerRound} per round, " +
                          $"E=1, B=10; 1 warm-up round, then {rounds} measured; target bytes/round = {target / 1e6:F1} MB");
 
-        double single = await SingleProcess(rounds, output);
-        output.WriteLine(Row("single process, 2 training workers", single, "s/round"));
+        var checks = new List<Check>();
+        double single = await SingleProcess(rounds, output, checks);
+        output.WriteLine(Row($"single process, {Environment.ProcessorCount} training workers", single, "s/round"));
 
-        var (seconds, payload, wire) = await Cluster(settings, rounds);
+        var (seconds, payload, wire) = await Cluster(settings, rounds, checks);
         output.WriteLine(Row($"1 server + {ClientNodes} client processes", seconds, "s/round"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round time cluster / single process: {seconds / single:F2}"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"payload bytes/round: {payload / 1e6:F2} MB = {payload / (double)target:F4} of target (target within 5%)"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"loopback bytes/round (whole run / rounds; all traffic: TCP/IP, Akka framing, heartbeats, gossip): {wire / 1e6:F2} MB = {wire / target:F4} of target"));
-        return 0;
+        checks.Add(Check.FinitePositive("cluster: payload bytes per round", payload));
+        return Check.Report(checks, output);
     }
 
-    private static async Task<double> SingleProcess(int rounds, TextWriter output)
+    private static async Task<double> SingleProcess(int rounds, TextWriter output, List<Check> checks)
     {
         var data = DatasetCatalog.Load("fashion-mnist", null, DatasetCatalog.DefaultCacheDir(), 0, output.WriteLine);
         var partitions = Partitioner.Split(PartitionKind.Iid, data.Train.Labels, Clients, Samples, 0);
         var server = new ServerOptions(0.34, PerRound, TimeSpan.FromMinutes(10), ClientWeighting.NumExamples, 1.0,
             new LocalTrainingOptions(1, 10, 0.01), 0);
         var spec = new SimulationSpec(ModelKind.McMahanCnn, data, partitions, server, SimulatedFaults.None, Environment.ProcessorCount);
-        await using var process = await FederatedProcess.StartAsync(spec,
-            config: SimulateCommand.QuietAkka);
+        await using var process = await FederatedProcess.StartAsync(spec, config: SimulateCommand.QuietAkka);
         var state = process.Initialize();
-        (state, _) = await process.NextAsync(state);
+        (state, var warm) = await process.NextAsync(state);
+        checks.AddRange(Check.FullRound("single process", warm, PerRound));
         double seconds = 0;
         for (int i = 0; i < rounds; i++)
         {
             (state, var metrics) = await process.NextAsync(state);
+            checks.AddRange(Check.FullRound("single process", metrics, PerRound));
             seconds += metrics.Seconds;
         }
         return seconds / rounds;
     }
 
-    private static async Task<(double Seconds, double Payload, double Wire)> Cluster(string[] settings, int rounds)
+    private static async Task<(double Seconds, double Payload, double Wire)> Cluster(string[] settings, int rounds, List<Check> checks)
     {
         var folder = Path.Combine(Path.GetTempPath(), $"akkafed-cluster-bench-{Guid.NewGuid():N}");
         int port = NodeProcess.FreePort();
@@ -75,28 +79,48 @@ public static class ClusterBenchmark
         // The whole run, joins and warm-up included: reading the counter when a round's line appears would
         // miss the start of the next round's broadcast, which is already on its way.
         long before = LoopbackBytes();
+        // The server's last lines, for the error if it fails.
+        var serverLines = new System.Collections.Concurrent.ConcurrentQueue<string>();
         try
         {
             var server = NodeProcess.Start("server", new[] { "server", "--port", $"{port}", "--checkpoint-dir", Path.Combine(folder, "checkpoints"),
-                "--output", folder }.Concat(join).Concat(settings));
+                "--output", folder }.Concat(join).Concat(settings), line =>
+            {
+                serverLines.Enqueue(line);
+                if (serverLines.Count > 20)
+                {
+                    serverLines.TryDequeue(out _);
+                }
+            });
             nodes.Add(server);
             for (int k = 0; k < ClientNodes; k++)
             {
                 // One training thread per client process: three processes already share the two cores.
                 nodes.Add(NodeProcess.Start($"client-{k}", new[] { "client", "--port", "0", "--threads", "1",
-                    "--partition-index", $"{k}", "--partition-count", $"{ClientNodes}" }.Concat(join).Concat(settings)));
+                    "--partition-index", $"{k}", "--partition-count", $"{ClientNodes}" }.Concat(join).Concat(settings), _ => { }));
             }
             int exit = await server.WaitForExit(TimeSpan.FromMinutes(10 + 10 * rounds));
             long after = LoopbackBytes();
             if (exit != 0)
             {
-                throw new InvalidOperationException($"the server node exited with {exit}:\n{string.Join('\n', server.Lines.TakeLast(20))}");
+                throw new InvalidOperationException($"the server node exited with {exit}:\n{string.Join('\n', serverLines)}");
             }
 
             var csv = File.ReadAllLines(Path.Combine(folder, "metrics.csv"));
             var header = csv[0].Split(',');
-            var measured = csv.Skip(2).Select(line => line.Split(',')).ToArray();
-            double Column(string[] row, string name) => double.Parse(row[Array.IndexOf(header, name)], CultureInfo.InvariantCulture);
+            var all = csv.Skip(1).Select(line => line.Split(',')).ToArray();
+            var measured = all.Skip(1).ToArray();
+            string Cell(string[] row, string name) => row[Array.IndexOf(header, name)];
+            double Column(string[] row, string name) => double.Parse(Cell(row, name), CultureInfo.InvariantCulture);
+            checks.Add(Check.Equal("cluster: rounds", all.Length, rounds + 1));
+            foreach (var row in all)
+            {
+                string round = Cell(row, "round");
+                checks.Add(new Check($"cluster, round {round}: succeeded", Cell(row, "succeeded") == "true", Cell(row, "succeeded")));
+                checks.Add(Check.Equal($"cluster, round {round}: clients selected", (int)Column(row, "selected"), PerRound));
+                checks.Add(Check.Equal($"cluster, round {round}: participants equal the selected", (int)Column(row, "participants"),
+                    (int)Column(row, "selected")));
+            }
             return (measured.Average(row => Column(row, "seconds")),
                 measured.Average(row => Column(row, "bytes_sent") + Column(row, "bytes_received")),
                 (after - before) / (double)(rounds + 1));

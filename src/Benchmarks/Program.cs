@@ -1,0 +1,93 @@
+using System.CommandLine;
+using AkkaFed.Benchmarks;
+using AkkaFed.Host;
+
+// akkafed-benchmarks: AkkaFed measured against its targets; BENCHMARKS.md keeps the figures and the commands.
+var suite = new Option<string>("--suite")
+{
+    Description = "throughput: the simulation against centralized training; cluster: one process against four on loopback; " +
+                  "scale: the scale targets",
+    DefaultValueFactory = _ => "throughput",
+};
+suite.AcceptOnlyFromAmong("throughput", "cluster", "scale");
+var quick = new Option<bool>("--quick")
+{
+    Description = "throughput and scale: seconds on synthetic data; checks that the suite runs and its checks hold, its figures mean nothing",
+};
+var rounds = new Option<int?>("--rounds") { Description = "throughput and cluster: measured rounds (default 3); scale: rounds of memory-growth (default 200)" };
+rounds.Validators.Add(result =>
+{
+    if (result.GetValueOrDefault<int?>() is < 1 and int bad)
+    {
+        result.AddError($"--rounds {bad}: at least one round is measured");
+    }
+});
+var targets = new Option<string[]>("--target")
+{
+    Description = "scale only: run just these targets, e.g. --target aggregation serialization",
+    AllowMultipleArgumentsPerToken = true,
+};
+targets.AcceptOnlyFromAmong(ScaleBenchmark.Targets.Keys.ToArray());
+var registered = new Option<int[]>("--registered")
+{
+    Description = "scale, registered-clients only: the numbers of registered clients to measure (default 100000 1000000)",
+    AllowMultipleArgumentsPerToken = true,
+};
+registered.Validators.Add(result =>
+{
+    if (result.GetValueOrDefault<int[]>()?.FirstOrDefault(n => n < ScaleBenchmark.Sampled) is int bad and not 0)
+    {
+        result.AddError($"--registered {bad}: registered-clients samples {ScaleBenchmark.Sampled} clients a round, so it needs at least that many");
+    }
+});
+
+var root = new RootCommand("Measure AkkaFed against its targets (see BENCHMARKS.md). Exits 1 when a run breaks one of its checks.")
+{
+    suite, quick, rounds, targets, registered,
+};
+root.Validators.Add(result =>
+{
+    string chosen = result.GetValue(suite)!;
+    if (chosen != "scale" && (result.GetResult(targets) is not null || result.GetResult(registered) is not null))
+    {
+        result.AddError("--target and --registered choose what the scale suite measures: add --suite scale");
+    }
+    if (chosen == "scale" && result.GetValue(rounds) is < 10 and int few)
+    {
+        result.AddError($"--rounds {few}: memory-growth compares the last round with round 10, so the scale suite needs at least 10");
+    }
+    if (chosen == "cluster" && result.GetValue(quick))
+    {
+        result.AddError("the cluster suite has no quick mode: it always trains the McMahan CNN on Fashion-MNIST across four processes");
+    }
+});
+root.SetAction(async (parse, cancel) =>
+{
+    switch (parse.GetValue(suite))
+    {
+        case "scale":
+            var sizes = parse.GetValue(quick) ? ScaleBenchmark.Quick : ScaleBenchmark.Full;
+            if (parse.GetValue(rounds) is int memoryRounds)
+            {
+                sizes = sizes with { MemoryRounds = memoryRounds };
+            }
+            if (parse.GetValue(registered) is { Length: > 0 } counts)
+            {
+                sizes = sizes with { Registered = counts };
+            }
+            var only = parse.GetValue(targets) is { Length: > 0 } names
+                ? names.Select(name => ScaleBenchmark.Targets[name]).ToArray()
+                : Enum.GetValues<ScaleTarget>();
+            return await Cli.Guard(() => ScaleBenchmark.RunAsync(sizes, only, Console.Out));
+        case "cluster":
+            return await Cli.Guard(() => ClusterBenchmark.RunAsync(parse.GetValue(rounds) ?? 3, Console.Out));
+        default:
+            var setup = parse.GetValue(quick) ? ThroughputBenchmark.Quick : ThroughputBenchmark.McMahanFashionMnist;
+            if (parse.GetValue(rounds) is int r)
+            {
+                setup = setup with { Rounds = r };
+            }
+            return await Cli.Guard(() => ThroughputBenchmark.RunAsync(setup, Console.Out));
+    }
+});
+return await root.Parse(args).InvokeAsync();
