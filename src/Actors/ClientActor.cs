@@ -163,9 +163,17 @@ public sealed class ClientActor : UntypedActor
 
         if (fault == FaultKind.Straggle)
         {
-            // A one-off delivery to itself: if the client stops first, the reply goes to dead letters, nothing lingers.
+            // A one-off delivery: straight to a local server, so that it arrives in the scheduler's order against the
+            // server's own deadline; through this client (and the transport) to a remote one.
 #pragma warning disable AK1004
-            Context.System.Scheduler.ScheduleTellOnce(_faults.StragglerDelay, Self, new ReplyLater(Sender, reply), Self);
+            if (Sender.Path.Address.HasLocalScope)
+            {
+                Context.System.Scheduler.ScheduleTellOnce(_faults.StragglerDelay, Sender, reply, Self);
+            }
+            else
+            {
+                Context.System.Scheduler.ScheduleTellOnce(_faults.StragglerDelay, Self, new ReplyLater(Sender, reply), Self);
+            }
 #pragma warning restore AK1004
         }
         else

@@ -44,7 +44,7 @@ public sealed class TrainerPool : IDisposable
         }
         finally
         {
-            _counters.Finished(started);
+            _counters.Done(started);
         }
     }
 

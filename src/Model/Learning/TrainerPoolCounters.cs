@@ -15,12 +15,16 @@ public sealed class TrainerPoolCounters
     private int _models;
     private int _active;
     private int _peakActive;
+    private int _finished;
 
     /// <summary>How many models the pool built: at most one per thread that ever trained.</summary>
     public int ModelCount => Volatile.Read(ref _models);
 
     /// <summary>The most clients that were ever training at the same time.</summary>
     public int PeakConcurrency => Volatile.Read(ref _peakActive);
+
+    /// <summary>How many trainings and evaluations have finished.</summary>
+    public int Finished => Volatile.Read(ref _finished);
 
     /// <summary>Seconds each worker has spent training so far, by the worker's managed thread id.</summary>
     public IReadOnlyDictionary<int, double> BusySeconds() =>
@@ -33,7 +37,7 @@ public sealed class TrainerPoolCounters
         _busyTicks.TryAdd(Environment.CurrentManagedThreadId, new StrongBox<long>());
     }
 
-    /// <summary>A client starts training on the calling thread; returns the timestamp to hand to <see cref="Finished"/>.</summary>
+    /// <summary>A client starts training on the calling thread; returns the timestamp to hand to <see cref="Done"/>.</summary>
     internal long Started()
     {
         int active = Interlocked.Increment(ref _active);
@@ -45,10 +49,11 @@ public sealed class TrainerPoolCounters
     }
 
     /// <summary>The client that started at <paramref name="started"/> on the calling thread is done.</summary>
-    internal void Finished(long started)
+    internal void Done(long started)
     {
         var busy = _busyTicks.GetOrAdd(Environment.CurrentManagedThreadId, _ => new StrongBox<long>());
         Interlocked.Add(ref busy.Value, Stopwatch.GetTimestamp() - started);
         Interlocked.Decrement(ref _active);
+        Interlocked.Increment(ref _finished);
     }
 }
