@@ -12,6 +12,7 @@ internal sealed class ClientRegistry
     private readonly Dictionary<string, IActorRef> _byId = new(StringComparer.Ordinal);
     private readonly Dictionary<IActorRef, string> _byActor = new();
     private readonly HashSet<Address> _unreachable = new();
+    private readonly List<(int Count, IActorRef ReplyTo)> _waiting = new();
     private string[]? _sorted;
 
     public int Count => _byId.Count;
@@ -33,8 +34,27 @@ internal sealed class ClientRegistry
         _byId[clientId] = client;
         _byActor[client] = clientId;
         _sorted = null;
+        AnswerWaiting();
         return previous;
     }
+
+    /// <summary>Tells <paramref name="replyTo"/> <see cref="Protocol.Training.ClientsAvailable"/> once at least <paramref name="count"/> clients are registered.</summary>
+    public void Await(int count, IActorRef replyTo)
+    {
+        _waiting.Add((count, replyTo));
+        AnswerWaiting();
+    }
+
+    private void AnswerWaiting() =>
+        _waiting.RemoveAll(wait =>
+        {
+            if (Count < wait.Count)
+            {
+                return false;
+            }
+            wait.ReplyTo.Tell(new Protocol.Training.ClientsAvailable(Count));
+            return true;
+        });
 
     /// <summary>Forgets the client <paramref name="client"/> spoke for; its id, or null if it spoke for none.</summary>
     public string? Remove(IActorRef client)

@@ -21,9 +21,10 @@ public static class ClusterFederation
 
     /// <summary>Starts the singleton manager on this node; the driver runs on the oldest <c>server</c> node.</summary>
     public static IActorRef StartServer(ActorSystem system, RunOptions options, TensorData? test) =>
+        // Settings are checked here, at the edge, so that a bad one is reported instead of failing the singleton.
         system.ActorOf(
             ClusterSingletonManager.Props(
-                FederationDriver.Props(options, test),
+                FederationDriver.Props(options with { Server = options.Server.Validate() }, test),
                 PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system).WithRole(ServerRole)),
             SingletonName);

@@ -63,7 +63,6 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
     {
         _options = options;
         _test = test;
-        _options.Server.Validate();
         _checkpoints = options.CheckpointDirectory is null ? null : new CheckpointStore(options.CheckpointDirectory);
         if (options.StartsOnItsOwn)
         {

@@ -12,7 +12,7 @@ namespace AkkaFed.Actors;
 /// <summary>
 /// Runs one round at a time for its driver: selects clients, broadcasts the global weights, collects updates until
 /// every selected client answered or the deadline passed, aggregates (with a quorum) or fails the round, and
-/// optionally has clients evaluate the new model under the same deadline. Idle -> Training -> (Evaluating) -> Idle.
+/// optionally has clients evaluate the new model under the same deadline: Training -> (Evaluating) -> Done.
 /// Every rule of a round lives in the immutable <see cref="Round"/>, and its arithmetic in the strategy's
 /// <see cref="IRoundAggregation"/>, which takes each accepted update as it arrives: this actor only routes.
 /// </summary>
@@ -24,7 +24,6 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     private readonly IStrategy _strategy;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ClientRegistry _clients = new();
-    private readonly List<(int Count, IActorRef ReplyTo)> _waitingForClients = new();
     private readonly FederationTransport _transfer = FederationTransport.Get(Context.System);
     private readonly Stopwatch _clock = new();
 
@@ -34,51 +33,35 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     private FederatedState _next = new(0, Array.Empty<float>());
     private IActorRef _driver = ActorRefs.Nobody;
 
+    /// <param name="options">Validated settings (<see cref="ServerOptions.Validate"/>, at the run's edge).</param>
     public ServerActor(ServerOptions options)
     {
-        _options = options.Validate();
+        _options = options;
         _strategy = options.CreateStrategy();
-        Idle();
-    }
-
-    public ITimerScheduler Timers { get; set; } = null!;
-
-    public static Props Props(ServerOptions options) => Akka.Actor.Props.Create(() => new ServerActor(options));
-
-    /// <summary>The deadline of round <paramref name="Round"/>'s <paramref name="Phase"/>; stale once the round moved on.</summary>
-    private sealed record DeadlinePassed(int Round, RoundPhase Phase);
-
-    private void Idle()
-    {
-        Common();
-        Receive<RunRound>(StartRound);
-        Receive<DeadlinePassed>(_ => { });
-    }
-
-    private void Training()
-    {
-        Common();
-        Refusing();
-        Receive<DeadlinePassed>(d => d.Round == _round.Number && d.Phase == RoundPhase.Training, _ => CloseTraining(deadlinePassed: true));
-        Receive<DeadlinePassed>(_ => { });
-    }
-
-    private void Evaluating()
-    {
-        Common();
-        Refusing();
-        Receive<DeadlinePassed>(d => d.Round == _round.Number && d.Phase == RoundPhase.Evaluating, _ => CloseEvaluation());
-        Receive<DeadlinePassed>(_ => { });
-    }
-
-    private void Refusing() =>
+        // One set of handlers: the round's phase is in the Round value, and each answer is judged by it.
+        Receive<RunRound>(run => _round.Phase == RoundPhase.Done, StartRound);
         Receive<RunRound>(run => Sender.Tell(new RoundRefused(run.State.Round, $"round {_round.Number} is in flight")));
-
-    /// <summary>What every state handles: membership, and answers, which the round judges by its phase.</summary>
-    private void Common()
-    {
+        Receive<DeadlinePassed>(d => d.Round == _round.Number && d.Phase == _round.Phase, _ =>
+        {
+            if (_round.Phase == RoundPhase.Training)
+            {
+                CloseTraining(deadlinePassed: true);
+            }
+            else
+            {
+                CloseEvaluation();
+            }
+        });
+        Receive<DeadlinePassed>(_ => { });
+        Receive<FitResult>(OnFitResult);
+        Receive<FitFailed>(failed =>
+            Record(_round.TrainingFailed(failed.Round, failed.ClientId, failed.Reason, _clients.IsOwner(failed.ClientId, Sender)).Round));
+        Receive<EvaluateResult>(result => OnEvaluated(result.Round, result.ClientId,
+            new Evaluation(result.Loss, result.Accuracy, result.Examples), null));
+        Receive<EvaluateFailed>(failed => OnEvaluated(failed.Round, failed.ClientId, null, failed.Reason));
         Receive<RegisterClient>(OnRegister);
         Receive<Terminated>(OnTerminated);
+        Receive<AwaitClients>(wait => _clients.Await(wait.Count, Sender));
         Receive<ClusterEvent.UnreachableMember>(unreachable =>
         {
             // Its clients are stragglers for the round in flight and are not sampled until they are back.
@@ -88,35 +71,24 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         Receive<ClusterEvent.ReachableMember>(reachable => _clients.Reachable(reachable.Member.Address));
         Receive<ClusterEvent.MemberRemoved>(removed => _clients.Reachable(removed.Member.Address));
         Receive<ClusterEvent.IMemberEvent>(_ => { });
-        Receive<AwaitClients>(wait =>
-        {
-            _waitingForClients.Add((wait.Count, Sender));
-            AnswerWaiting();
-        });
-        Receive<FitResult>(OnFitResult);
-        Receive<FitFailed>(failed =>
-            Record(_round.TrainingFailed(failed.Round, failed.ClientId, failed.Reason, _clients.IsOwner(failed.ClientId, Sender)).Round));
-        Receive<EvaluateResult>(result => OnEvaluated(result.Round, result.ClientId,
-            new Evaluation(result.Loss, result.Accuracy, result.Examples), null));
-        Receive<EvaluateFailed>(failed => OnEvaluated(failed.Round, failed.ClientId, null, failed.Reason));
     }
 
-    protected override void PreStart()
-    {
-        if (ClusterFederation.IsCluster(Context.System))
-        {
-            Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsEvents,
-                typeof(ClusterEvent.IReachabilityEvent), typeof(ClusterEvent.MemberRemoved));
-        }
-    }
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(ServerOptions options) => Akka.Actor.Props.Create(() => new ServerActor(options));
+
+    /// <summary>The deadline of round <paramref name="Round"/>'s <paramref name="Phase"/>; stale once the round moved on.</summary>
+    private sealed record DeadlinePassed(int Round, RoundPhase Phase);
+
+    private Cluster? ClusterOfThisNode => ClusterFederation.IsCluster(Context.System) ? Cluster.Get(Context.System) : null;
+
+    protected override void PreStart() => ClusterOfThisNode?.Subscribe(Self, ClusterEvent.InitialStateAsEvents,
+        typeof(ClusterEvent.IReachabilityEvent), typeof(ClusterEvent.MemberRemoved));
 
     protected override void PostStop()
     {
         _aggregation?.Dispose();
-        if (ClusterFederation.IsCluster(Context.System))
-        {
-            Cluster.Get(Context.System).Unsubscribe(Self);
-        }
+        ClusterOfThisNode?.Unsubscribe(Self);
     }
 
     private void OnRegister(RegisterClient register)
@@ -131,7 +103,6 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
             Context.Unwatch(previous);
         }
         Context.Watch(Sender);
-        AnswerWaiting();
     }
 
     private void OnTerminated(Terminated terminated)
@@ -142,17 +113,6 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
             Record(_round.Lost(clientId, "client terminated"));
         }
     }
-
-    private void AnswerWaiting() =>
-        _waitingForClients.RemoveAll(wait =>
-        {
-            if (_clients.Count < wait.Count)
-            {
-                return false;
-            }
-            wait.ReplyTo.Tell(new ClientsAvailable(_clients.Count));
-            return true;
-        });
 
     private void StartRound(RunRound run)
     {
@@ -177,7 +137,6 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         Broadcast(new FitRequest(number, run.State.Weights, plan.Options, _options.Seed), plan.Clients);
         _log.Debug("Round {0}: asked {1} of {2} clients", number, plan.Clients.Count, candidates.Count);
         PublishProgress();
-        Become(Training);
     }
 
     /// <summary>Serialized once for all remote clients; local clients get the object itself.</summary>
@@ -279,7 +238,6 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         _round = _round.Evaluate(evaluators);
         Timers.StartSingleTimer(DeadlineTimer, new DeadlinePassed(_round.Number, RoundPhase.Evaluating), _options.RoundDeadline);
         Broadcast(new EvaluateRequest(_round.Number, _next.Weights), evaluators);
-        Become(Evaluating);
     }
 
     private void CloseEvaluation()
@@ -301,6 +259,5 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         };
         _driver.Tell(new RoundCompleted(_next, metrics));
         _driver = ActorRefs.Nobody;
-        Become(Idle);
     }
 }
