@@ -78,7 +78,7 @@ public sealed class ArchitectureTests
             }
         });
 
-        var crowded = Enumerable.Range(0, 3).Select(_ => InitialWeights.Create(kind, 7)).ToArray();
+        var crowded = Enumerable.Range(0, 20).Select(_ => InitialWeights.Create(kind, 7)).ToArray();
         stop.Cancel();
         noise.Wait();
 
