@@ -19,7 +19,7 @@ public static class ClusterCommands
     public static async Task<int> ServerAsync(Config config, TextWriter output, CancellationToken cancel)
     {
         var settings = FederationSettings.Create(config);
-        var node = NodeSettings.Create(config);
+        var node = NodeSettings.Create(config).Joinable();
         var data = settings.LoadData(output.WriteLine);
         using var test = new TensorData(data.Test);
         var options = new RunOptions(settings.Server, settings.Model, settings.Rounds, settings.MaxFailedRounds,
@@ -90,7 +90,7 @@ public static class ClusterCommands
     public static async Task<int> ClientAsync(Config config, TextWriter output, CancellationToken cancel)
     {
         var settings = FederationSettings.Create(config);
-        var node = NodeSettings.Create(config);
+        var node = NodeSettings.Create(config).Joinable();
         var data = settings.LoadData(output.WriteLine);
         var partitions = settings.Partitions(data);
         // A share of a common dataset keeps the clients' global names; a node's own data is named after the node.

@@ -54,6 +54,16 @@ public sealed record NodeSettings(
         return this;
     }
 
+    /// <summary>
+    /// These settings, for a node about to start: one with no seed nodes would wait for a cluster to join forever,
+    /// so it is refused with what to set.
+    /// </summary>
+    public NodeSettings Joinable() => SeedNodes.Count > 0
+        ? this
+        : throw new SettingsException("cluster.seed-nodes",
+            "is empty, so this node would wait forever for a cluster to join: list the server nodes (--seed-nodes " +
+            "akka.tcp://akkafed@host:port,...), the first of them the first server to start");
+
     /// <summary>The Akka settings of this node: its address, seed nodes, role, serializer and training dispatcher.</summary>
     public Config AkkaConfig(string role, int trainingThreads)
     {

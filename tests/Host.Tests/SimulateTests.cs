@@ -92,6 +92,19 @@ public sealed class SimulateTests
         Assert.DoesNotContain("   at ", error);
     }
 
+    [Theory]
+    [InlineData("server")]
+    [InlineData("client")]
+    public void A_node_without_seed_nodes_is_refused_at_start_instead_of_waiting_forever(string role)
+    {
+        var (exit, output, error) = Akkafed(role, "--dataset", "synthetic", "--port", "0");
+
+        Assert.Equal(2, exit);
+        Assert.Contains("cluster.seed-nodes: is empty", error);
+        // Refused before anything loaded or started.
+        Assert.DoesNotContain("node akka.tcp://", output);
+    }
+
     private static (int Exit, string Output, string Error) Akkafed(params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
