@@ -85,6 +85,12 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
 
     private sealed record RoundOverdue(int Round);
 
+    /// <summary>One round-deadline has passed since the driver started waiting for clients.</summary>
+    private sealed record WaitedForClients
+    {
+        public static readonly WaitedForClients Instance = new();
+    }
+
     protected override void PreStart()
     {
         _server = Context.ActorOf(ServerActor.Props(_options.Server), ServerName);
@@ -122,7 +128,9 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
             End(null);
             return;
         }
+        // Round 1 starts once wait-for-clients have registered, or after one round-deadline with at least min-clients.
         _server.Tell(new AwaitClients(_options.WaitForClients));
+        Timers.StartSingleTimer("wait-for-clients", WaitedForClients.Instance, _options.Server.RoundDeadline);
     }
 
     protected override void PostStop()
@@ -146,9 +154,11 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         Receive<ClientsAvailable>(available =>
         {
             _log.Info("{0} clients registered; starting at round {1}", available.Count, _state.Round);
+            Timers.Cancel("wait-for-clients");
             Become(Running);
             NextRound();
         });
+        Receive<WaitedForClients>(_ => _server.Tell(new AwaitClients(_options.Server.MinClients)));
     }
 
     private void Ready()
