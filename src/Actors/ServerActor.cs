@@ -156,7 +156,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         var (next, verdict) = _round.Train(result.Round, update, _clients.IsOwner(result.ClientId, Sender));
         if (verdict == Verdict.Accepted && !TryAggregate(update))
         {
-            (next, verdict) = (_round.Reject(), Verdict.Rejected);
+            (next, verdict) = (next.Reject(result.ClientId), Verdict.Rejected);
         }
         if (verdict == Verdict.Rejected)
         {
@@ -205,7 +205,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     }
 
     private void PublishProgress() => Context.System.EventStream.Publish(new RoundProgress(
-        _round.Number, _round.Book.Accepted.Count + _round.Book.Failures.Count, _round.Book.Selected.Length));
+        _round.Number, _round.Book.Answered, _round.Book.Selected.Length));
 
     private void OnEvaluated(int round, string clientId, Evaluation? result, string? failure) =>
         Record(_round.Evaluated(round, clientId, result, failure, _clients.IsOwner(clientId, Sender)).Round);

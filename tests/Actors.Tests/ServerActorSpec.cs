@@ -404,4 +404,41 @@ public sealed class ServerActorSpec() : TestKit("akka.scheduler.implementation =
         Assert.Equal(1, second.Metrics.Late);
         Assert.Equal(new[] { 3f, 4f, 5f }, second.State.Weights);
     }
+
+    [Fact]
+    public void A_client_whose_update_is_rejected_has_answered_so_the_round_closes_without_waiting_for_the_deadline()
+    {
+        var (server, clients) = Start(Options(minClients: 1), clients: 3);
+
+        server.Tell(new RunRound(new FederatedState(1, Global)));
+        var requests = clients.Select(probe => probe.ExpectMsg<FitRequest>()).ToArray();
+        clients[0].Reply(Result(requests[0], 0, new[] { 1f, 1f, 1f }, 100));
+        // Diverged: NaN. Out of the exact sum's range: 1e6 times 100 examples.
+        clients[1].Reply(Result(requests[1], 1, new[] { float.NaN, 0f, 0f }, 100));
+        clients[2].Reply(Result(requests[2], 2, new[] { 1e6f, 0f, 0f }, 100));
+
+        // No deadline passes: every client has answered.
+        var done = ExpectMsg<RoundCompleted>();
+        Assert.True(done.Metrics.Succeeded);
+        Assert.Equal(2, done.Metrics.Rejected);
+        Assert.Equal(0, done.Metrics.Stragglers);
+        Assert.Equal(new[] { 2f, 3f, 4f }, done.State.Weights);
+    }
+
+    [Fact]
+    public void An_impostors_update_is_not_the_clients_answer_and_the_client_still_counts()
+    {
+        var (server, clients) = Start(Options(minClients: 1), clients: 1);
+        var impostor = CreateTestProbe("impostor");
+
+        server.Tell(new RunRound(new FederatedState(1, Global)));
+        var request = clients[0].ExpectMsg<FitRequest>();
+        impostor.Send(server, Result(request, 0, new[] { float.NaN, 0f, 0f }, 100));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        clients[0].Reply(Result(request, 0, new[] { 1f, 1f, 1f }, 100));
+
+        var done = ExpectMsg<RoundCompleted>();
+        Assert.Equal(1, done.Metrics.Participants);
+        Assert.Equal(1, done.Metrics.Rejected);
+    }
 }

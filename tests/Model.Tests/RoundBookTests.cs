@@ -43,13 +43,16 @@ public sealed class RoundBookTests
             verdicts.Add(verdict);
         }
 
-        Assert.Equal(new[] { Verdict.Late, Verdict.Accepted, Verdict.Duplicate, Verdict.Rejected, Verdict.Rejected, Verdict.Rejected, Verdict.Rejected }, verdicts);
+        Assert.Equal(new[] { Verdict.Late, Verdict.Accepted, Verdict.Duplicate, Verdict.Rejected, Verdict.Rejected, Verdict.Rejected, Verdict.Duplicate }, verdicts);
         Assert.Equal(1, book.Late);
-        Assert.Equal(1, book.Duplicates);
-        Assert.Equal(4, book.Rejected);
+        Assert.Equal(2, book.Duplicates);
+        Assert.Equal(3, book.Rejected);
         // The first update of "a" stands; the duplicate changed nothing.
         Assert.Equal(10, Assert.Single(book.AcceptedInOrder).Examples);
-        Assert.Equal(2, book.Missing);
+        // A selected client's rejected update is its answer (a stranger's is nobody's): the round waits for no one.
+        Assert.Equal(new[] { "b", "c" }, book.RejectedClients.Order(StringComparer.Ordinal));
+        Assert.Equal(0, book.Missing);
+        Assert.True(book.IsComplete);
     }
 
     [Fact]

@@ -87,7 +87,8 @@ public sealed record Round
         }
         if (!fromOwner && round == Number)
         {
-            return (Reject(), Verdict.Rejected);
+            // Not the client's answer: only its registered owner may give that.
+            return (this with { Book = Book with { Rejected = Book.Rejected + 1 } }, Verdict.Rejected);
         }
         var (book, verdict) = Book.Apply(round, update);
         return (this with { Book = book }, verdict);
@@ -102,14 +103,14 @@ public sealed record Round
         }
         if (!fromOwner && round == Number)
         {
-            return (Reject(), Verdict.Rejected);
+            return (this with { Book = Book with { Rejected = Book.Rejected + 1 } }, Verdict.Rejected);
         }
         var (book, verdict) = Book.ApplyFailure(round, clientId, reason);
         return (this with { Book = book }, verdict);
     }
 
-    /// <summary>An update the book accepted but the aggregation refused (out of its range): counted as rejected.</summary>
-    public Round Reject() => this with { Book = Book with { Rejected = Book.Rejected + 1 } };
+    /// <summary>An update the book accepted but the aggregation refused (out of its range): rejected, and the client's answer.</summary>
+    public Round Reject(string clientId) => this with { Book = Book.Reject(clientId) };
 
     /// <summary>A client died or left: a failure of whichever phase it was part of.</summary>
     public Round Lost(string clientId, string reason) => Phase switch
@@ -145,7 +146,8 @@ public sealed record Round
     /// <summary>Selected clients that did not deliver, in selection order, for the strategy: failed, or no answer by the deadline.</summary>
     public IReadOnlyList<ClientFailure> TrainingFailures =>
         Book.Selected.Where(id => !Book.Accepted.ContainsKey(id))
-            .Select(id => new ClientFailure(id, Book.Failures.TryGetValue(id, out var reason) ? reason : "no answer by the deadline"))
+            .Select(id => new ClientFailure(id, Book.Failures.TryGetValue(id, out var reason) ? reason
+                : Book.RejectedClients.Contains(id) ? "its update was rejected" : "no answer by the deadline"))
             .ToArray();
 
     /// <summary>After a successful round: <paramref name="evaluators"/> evaluate the new model.</summary>

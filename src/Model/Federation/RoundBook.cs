@@ -43,15 +43,38 @@ public sealed record RoundBook
     public int ExpectedLength { get; }
     public ImmutableDictionary<string, AcceptedUpdate> Accepted { get; init; } = ImmutableDictionary<string, AcceptedUpdate>.Empty;
     public ImmutableDictionary<string, string> Failures { get; init; } = ImmutableDictionary<string, string>.Empty;
+
+    /// <summary>
+    /// Selected clients whose update was refused (a wrong length, a non-finite value, a value out of the aggregator's
+    /// range): that was their answer, so the round does not wait for them.
+    /// </summary>
+    public ImmutableHashSet<string> RejectedClients { get; init; } = ImmutableHashSet.Create<string>(StringComparer.Ordinal);
     public int Late { get; init; }
     public int Duplicates { get; init; }
     public int Rejected { get; init; }
 
-    /// <summary>Every selected client has either sent an update or failed.</summary>
-    public bool IsComplete => Accepted.Count + Failures.Count >= Selected.Length;
+    /// <summary>Every selected client has answered: an update, accepted or rejected, or a failure.</summary>
+    public bool IsComplete => Answered >= Selected.Length;
 
-    /// <summary>Selected clients that neither replied nor failed (so far, or by the deadline).</summary>
-    public int Missing => Selected.Length - Accepted.Count - Failures.Count;
+    /// <summary>Selected clients that answered so far.</summary>
+    public int Answered => Accepted.Count + Failures.Count + RejectedClients.Count;
+
+    /// <summary>Selected clients that did not answer (so far, or by the deadline).</summary>
+    public int Missing => Selected.Length - Answered;
+
+    private bool HasAnswered(string clientId) =>
+        Accepted.ContainsKey(clientId) || Failures.ContainsKey(clientId) || RejectedClients.Contains(clientId);
+
+    /// <summary>
+    /// The update of <paramref name="clientId"/> is refused: counted, and, from a selected client that had not answered,
+    /// taken as its answer.
+    /// </summary>
+    public RoundBook Reject(string clientId) => this with
+    {
+        Rejected = Rejected + 1,
+        Accepted = Accepted.Remove(clientId),
+        RejectedClients = SelectedSet.Contains(clientId) && !Failures.ContainsKey(clientId) ? RejectedClients.Add(clientId) : RejectedClients,
+    };
 
     /// <summary>Accepted updates in selection order, so sums over them follow an order fixed by the seed.</summary>
     public IReadOnlyList<AcceptedUpdate> AcceptedInOrder =>
@@ -67,7 +90,7 @@ public sealed record RoundBook
         {
             return (this with { Rejected = Rejected + 1 }, Verdict.Rejected);
         }
-        if (Accepted.ContainsKey(update.ClientId) || Failures.ContainsKey(update.ClientId))
+        if (HasAnswered(update.ClientId))
         {
             return (this with { Duplicates = Duplicates + 1 }, Verdict.Duplicate);
         }
@@ -75,7 +98,7 @@ public sealed record RoundBook
             || !FederatedAveraging.AllFinite(update.Delta)
             || !double.IsFinite(update.Loss) || !double.IsFinite(update.Accuracy))
         {
-            return (this with { Rejected = Rejected + 1 }, Verdict.Rejected);
+            return (Reject(update.ClientId), Verdict.Rejected);
         }
         var accepted = new AcceptedUpdate(update.ClientId, update.Examples, update.Loss, update.Accuracy);
         return (this with { Accepted = Accepted.Add(update.ClientId, accepted) }, Verdict.Accepted);
@@ -91,7 +114,7 @@ public sealed record RoundBook
         {
             return (this with { Rejected = Rejected + 1 }, Verdict.Rejected);
         }
-        if (Accepted.ContainsKey(clientId) || Failures.ContainsKey(clientId))
+        if (HasAnswered(clientId))
         {
             return (this with { Duplicates = Duplicates + 1 }, Verdict.Duplicate);
         }
