@@ -214,9 +214,16 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     {
         Timers.Cancel(DeadlineTimer);
         _round = _round.CloseTraining(_options.MinClients, deadlinePassed);
-        _next = _round.Succeeded
-            ? _aggregation!.Finish(_round.TrainingFailures, _round.Available)
-            : _state with { Round = _state.Round + 1 };
+        _next = _state with { Round = _state.Round + 1 };
+        try
+        {
+            _next = _round.Succeeded ? _aggregation!.Finish(_round.TrainingFailures, _round.Available) : _next;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A strategy that cannot combine the updates (e.g. optimizer state of another run) fails the round, not the server.
+            _round = _round.AggregationFailed(e.Message);
+        }
         _aggregation?.Dispose();
         _aggregation = null;
         if (_round.Succeeded)

@@ -441,4 +441,27 @@ public sealed class ServerActorSpec() : TestKit("akka.scheduler.implementation =
         Assert.Equal(1, done.Metrics.Participants);
         Assert.Equal(1, done.Metrics.Rejected);
     }
+
+    [Fact]
+    public void A_round_whose_aggregation_throws_fails_with_the_reason_and_the_server_runs_the_next_round()
+    {
+        // FedAdam resumed from a state whose optimizer slots do not fit the model (a checkpoint of another run).
+        var (server, clients) = Start(Options() with { Strategy = new StrategyOptions(Name: "fedadam") }, clients: 1);
+        var misfit = new FederatedState(1, Global) { Optimizer = new ServerOptimizerState(new[] { new float[1], new float[1] }) };
+
+        server.Tell(new RunRound(misfit));
+        var request = clients[0].ExpectMsg<FitRequest>();
+        clients[0].Reply(Result(request, 0, new[] { 1f, 1f, 1f }, 100));
+
+        var failed = ExpectMsg<RoundCompleted>();
+        Assert.False(failed.Metrics.Succeeded);
+        Assert.Contains("aggregation failed", failed.Metrics.FailureReason);
+        Assert.Equal(Global, failed.State.Weights);
+        Assert.Equal(2, failed.State.Round);
+
+        server.Tell(new RunRound(new FederatedState(2, Global)));
+        var next = clients[0].ExpectMsg<FitRequest>();
+        clients[0].Reply(Result(next, 0, new[] { 1f, 1f, 1f }, 100));
+        Assert.True(ExpectMsg<RoundCompleted>().Metrics.Succeeded);
+    }
 }

@@ -143,6 +143,12 @@ public sealed record Round
         return this with { Phase = RoundPhase.Done, FailureReason = $"{updates} updates {why}, min-clients is {minClients}{detail}" };
     }
 
+    /// <summary>Training succeeded but the strategy could not combine the updates: the round fails, the model is kept.</summary>
+    public Round AggregationFailed(string reason) =>
+        Phase == RoundPhase.Done && Succeeded
+            ? this with { Succeeded = false, FailureReason = $"aggregation failed: {reason}" }
+            : throw new InvalidOperationException($"round {Number} has no aggregation to fail");
+
     /// <summary>Selected clients that did not deliver, in selection order, for the strategy: failed, or no answer by the deadline.</summary>
     public IReadOnlyList<ClientFailure> TrainingFailures =>
         Book.Selected.Where(id => !Book.Accepted.ContainsKey(id))
