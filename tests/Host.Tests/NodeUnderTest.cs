@@ -29,14 +29,17 @@ internal sealed class NodeUnderTest : IDisposable
     /// <summary>Starts <c>akkafed</c> with <paramref name="args"/>.</summary>
     public static NodeUnderTest Start(ITestOutputHelper log, string name, params string[] args) => new(name, args, log);
 
-    /// <summary>Waits until a line matches <paramref name="pattern"/>; throws <see cref="TimeoutException"/> naming it after <paramref name="timeout"/>.</summary>
-    public async Task<string> WaitForLine(string pattern, TimeSpan timeout)
+    /// <summary>
+    /// Waits until a line matches <paramref name="pattern"/> (and <paramref name="where"/>, if given); throws
+    /// <see cref="TimeoutException"/> naming it after <paramref name="timeout"/>.
+    /// </summary>
+    public async Task<string> WaitForLine(string pattern, TimeSpan timeout, Func<Match, bool>? where = null)
     {
         var regex = new Regex(pattern);
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
-            var match = _lines.FirstOrDefault(regex.IsMatch);
+            var match = _lines.FirstOrDefault(line => regex.Match(line) is { Success: true } found && (where is null || where(found)));
             if (match is not null)
             {
                 return match;
