@@ -42,9 +42,9 @@ public sealed class WeightedMean(ClientWeighting weighting) : IAggregator
 {
     public ClientWeighting Weighting { get; } = weighting;
 
-    public IDeltaAggregation Begin(int parameters, IReadOnlyList<string> selected) => new Round(Weighting, parameters);
+    public IDeltaAggregation Begin(int parameters, IReadOnlyList<string> selected) => new InProgress(Weighting, parameters);
 
-    private sealed class Round(ClientWeighting weighting, int parameters) : IDeltaAggregation
+    private sealed class InProgress(ClientWeighting weighting, int parameters) : IDeltaAggregation
     {
         private readonly FixedPointSum _sum = new(parameters);
 
@@ -88,16 +88,16 @@ public sealed class RobustAggregator : IAggregator
     public static RobustAggregator MultiKrum(int byzantine, int keep) =>
         new(updates => RobustAggregation.MultiKrum(updates, byzantine, keep).Aggregate);
 
-    public IDeltaAggregation Begin(int parameters, IReadOnlyList<string> selected) => new Round(_combine, parameters, selected);
+    public IDeltaAggregation Begin(int parameters, IReadOnlyList<string> selected) => new InProgress(_combine, parameters, selected);
 
-    private sealed class Round : IDeltaAggregation
+    private sealed class InProgress : IDeltaAggregation
     {
         private readonly Func<IReadOnlyList<float[]>, float[]> _combine;
         private readonly int _parameters;
         private readonly Dictionary<string, int> _positions;
         private readonly float[]?[] _deltas;
 
-        public Round(Func<IReadOnlyList<float[]>, float[]> combine, int parameters, IReadOnlyList<string> selected)
+        public InProgress(Func<IReadOnlyList<float[]>, float[]> combine, int parameters, IReadOnlyList<string> selected)
         {
             _combine = combine;
             _parameters = parameters;
@@ -154,9 +154,9 @@ public sealed class NormBounded : IAggregator
 
     public double MaxNorm { get; }
 
-    public IDeltaAggregation Begin(int parameters, IReadOnlyList<string> selected) => new Round(Inner.Begin(parameters, selected), MaxNorm);
+    public IDeltaAggregation Begin(int parameters, IReadOnlyList<string> selected) => new InProgress(Inner.Begin(parameters, selected), MaxNorm);
 
-    private sealed class Round(IDeltaAggregation inner, double maxNorm) : IDeltaAggregation
+    private sealed class InProgress(IDeltaAggregation inner, double maxNorm) : IDeltaAggregation
     {
         public int Count => inner.Count;
 

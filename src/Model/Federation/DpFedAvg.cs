@@ -42,7 +42,7 @@ public sealed class DpFedAvg : IStrategy
 
     public FitConfiguration ConfigureFit(int round, IReadOnlyList<string> available) => Strategy.ConfigureFit(round, available);
 
-    public IRoundAggregation BeginFit(FederatedState state, IReadOnlyList<string> selected) => new Round(this, state);
+    public IRoundAggregation BeginFit(FederatedState state, IReadOnlyList<string> selected) => new InProgress(this, state);
 
     public IReadOnlyList<string> ConfigureEvaluate(int round, IReadOnlyList<string> available) =>
         Strategy.ConfigureEvaluate(round, available);
@@ -60,7 +60,7 @@ public sealed class DpFedAvg : IStrategy
     /// A round, streamed: each update is clipped on arrival and folded into one exact sum; only its norm (a double)
     /// is kept, for adaptive clipping, which counts the norms below the clip norm in any order.
     /// </summary>
-    private sealed class Round : IRoundAggregation
+    private sealed class InProgress : IRoundAggregation
     {
         private readonly DpFedAvg _strategy;
         private readonly FederatedState _state;
@@ -68,7 +68,7 @@ public sealed class DpFedAvg : IStrategy
         private readonly FixedPointSum _clipped;
         private readonly List<double> _norms = new();
 
-        public Round(DpFedAvg strategy, FederatedState state)
+        public InProgress(DpFedAvg strategy, FederatedState state)
         {
             _strategy = strategy;
             _state = state;

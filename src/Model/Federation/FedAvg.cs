@@ -40,7 +40,7 @@ public class FedAvg : IStrategy
         new(Sampling.Fit(round, available), Local);
 
     public IRoundAggregation BeginFit(FederatedState state, IReadOnlyList<string> selected) =>
-        new Round(this, state, Aggregator.Begin(state.Weights.Length, selected));
+        new InProgress(this, state, Aggregator.Begin(state.Weights.Length, selected));
 
     /// <summary>
     /// The state after a round whose updates combined into <paramref name="combined"/>: the server optimizer's step
@@ -84,7 +84,7 @@ public class FedAvg : IStrategy
     }
 
     /// <summary>A round: the aggregator's combination, then the server optimizer's step.</summary>
-    private sealed class Round(FedAvg strategy, FederatedState state, IDeltaAggregation deltas) : IRoundAggregation
+    private sealed class InProgress(FedAvg strategy, FederatedState state, IDeltaAggregation deltas) : IRoundAggregation
     {
         public int Count => deltas.Count;
 
