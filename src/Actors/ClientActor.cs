@@ -84,9 +84,11 @@ public sealed class ClientActor : UntypedActor
             case ClientRegistered:
                 OnRegistered();
                 break;
-            case RegisterAgain:
+            case RegisterAgain when _registration is not null:
                 Register();
                 break;
+            case RegisterAgain:
+                break; // a retry that was already in the mailbox when the acknowledgement came
             case Terminated terminated when terminated.ActorRef.Equals(_registeredWith):
                 Log.Info("{0}: the server is gone; registering with its successor", _clientId);
                 _registeredWith = ActorRefs.Nobody;

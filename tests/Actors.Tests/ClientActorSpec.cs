@@ -31,24 +31,6 @@ public sealed class ClientActorSpec : TestKit, IDisposable
     }
 
     [Fact]
-    public void Registers_again_until_acknowledged_and_again_when_the_server_dies()
-    {
-        // Registration goes through a proxy; the acknowledgement comes from the server itself.
-        var proxy = CreateTestProbe("proxy");
-        var server = CreateTestProbe("server");
-        var client = Sys.ActorOf(ClientActor.Props("client-9", new[] { 1, 2 }, _data, _trainers, proxy));
-
-        proxy.ExpectMsg<RegisterClient>();
-        proxy.ExpectMsg<RegisterClient>(ClientActor.RegistrationRetry * 3);
-        server.Send(client, new ClientRegistered("client-9"));
-        proxy.ExpectNoMsg(ClientActor.RegistrationRetry * 1.5);
-
-        Sys.Stop(server.Ref);
-
-        Assert.Equal("client-9", proxy.ExpectMsg<RegisterClient>(TimeSpan.FromSeconds(5)).ClientId);
-    }
-
-    [Fact]
     public void Trains_and_replies_with_the_round_and_its_example_count()
     {
         var client = StartClient(Enumerable.Range(5, 25).ToArray());
