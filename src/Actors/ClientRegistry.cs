@@ -11,6 +11,7 @@ internal sealed class ClientRegistry
 {
     private readonly Dictionary<string, IActorRef> _byId = new(StringComparer.Ordinal);
     private readonly Dictionary<IActorRef, string> _byActor = new();
+    private readonly Dictionary<string, int> _examples = new(StringComparer.Ordinal);
     private readonly HashSet<Address> _unreachable = new();
     private readonly List<(int Count, IActorRef ReplyTo)> _waiting = new();
     private string[]? _sorted;
@@ -19,9 +20,13 @@ internal sealed class ClientRegistry
 
     public IActorRef this[string clientId] => _byId[clientId];
 
-    /// <summary>Binds <paramref name="clientId"/> to <paramref name="client"/>; returns the actor it was bound to before, if another.</summary>
-    public IActorRef? Register(string clientId, IActorRef client)
+    /// <summary>The training samples <paramref name="clientId"/> said it holds.</summary>
+    public int Examples(string clientId) => _examples[clientId];
+
+    /// <summary>Binds <paramref name="clientId"/> (with <paramref name="examples"/> samples) to <paramref name="client"/>; returns the actor it was bound to before, if another.</summary>
+    public IActorRef? Register(string clientId, IActorRef client, int examples)
     {
+        _examples[clientId] = examples;
         _byId.TryGetValue(clientId, out var previous);
         if (client.Equals(previous))
         {
@@ -64,6 +69,7 @@ internal sealed class ClientRegistry
             return null;
         }
         _byId.Remove(clientId);
+        _examples.Remove(clientId);
         _sorted = null;
         return clientId;
     }

@@ -28,6 +28,12 @@ public sealed record SimulationSpec(
     /// <summary>Misbehaving clients, for experiments with robust aggregation.</summary>
     public Attack Attack { get; init; } = Attack.None;
 
+    /// <summary>
+    /// For tests of reproducibility: every local training first sleeps this long, as on a slow or loaded host. On
+    /// the simulated clock it changes nothing but the wall time.
+    /// </summary>
+    public TimeSpan HostDelay { get; init; }
+
     /// <summary>Counts what the training pool does (models, clients training at once, busy time), for benchmarks and
     /// tests that check its bounds; null counts nothing.</summary>
     public TrainerPoolCounters? TrainerCounters { get; init; }
@@ -62,16 +68,18 @@ public sealed class FederatedProcess : IAsyncDisposable
         _spec = spec;
         _train = new TensorData(spec.Data.Train);
         _test = new TensorData(spec.Data.Test);
-        _trainers = new TrainerPool(spec.Model, spec.TorchThreads, spec.TrainerCounters);
+        _trainers = new TrainerPool(spec.Model, spec.TorchThreads, spec.TrainerCounters) { HostDelay = spec.HostDelay };
         _local = new Lazy<LocalTrainer>(() => new LocalTrainer(spec.Model));
         var run = new RunOptions(spec.Server, spec.Model, Rounds: 0, MaxFailedRounds: int.MaxValue, WaitForClients: spec.Partitions.Count,
             CheckpointDirectory: null, StartsOnItsOwn: false, TorchThreads: spec.TorchThreads);
         _driver = system.ActorOf(FederationDriver.Props(run, spec.EvaluateEachRound ? _test : null), "federation");
         _clients = new IActorRef[spec.Partitions.Count];
+        // On the simulated clock the server's plan applies the faults; on the wall clock the clients act them out.
+        var faults = spec.Server.Clock is null ? spec.Faults : SimulatedFaults.None;
         for (int k = 0; k < _clients.Length; k++)
         {
             _clients[k] = system.ActorOf(
-                ClientActor.Props(ClientId(k), spec.Partitions[k], _train, _trainers, _driver, spec.Faults, spec.Attack), ClientId(k));
+                ClientActor.Props(ClientId(k), spec.Partitions[k], _train, _trainers, _driver, faults, spec.Attack), ClientId(k));
         }
     }
 

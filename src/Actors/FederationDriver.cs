@@ -32,7 +32,7 @@ public sealed record RunOptions(
 /// <see cref="ServerActor"/> runs each round; the driver then evaluates the new model on the test set, writes a
 /// checkpoint (when configured), reports the round, counts failed rounds in a row, and starts the next round or
 /// ends the run. If its node dies, the next driver reads the checkpoint and continues: at most the round in
-/// flight is redone. A watchdog ends a run whose server stops answering, so a run never hangs.
+/// flight is redone. A watchdog ends a run whose server stops making progress, so a run never hangs.
 /// </summary>
 public sealed class FederationDriver : ReceiveActor, IWithTimers
 {
@@ -41,6 +41,12 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
 
     /// <summary>Past the round's deadline (twice: training, then evaluation), how long the driver waits before giving up on the server.</summary>
     public static readonly TimeSpan WatchdogGrace = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// On the simulated clock no deadline runs in real time, and a slow host may take long over a round: the driver
+    /// gives up only when no client has answered for this long.
+    /// </summary>
+    public static readonly TimeSpan SimulatedStall = TimeSpan.FromMinutes(10);
 
     private readonly RunOptions _options;
     private readonly TensorData? _test;
@@ -94,6 +100,8 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         _server = Context.ActorOf(ServerActor.Props(_options.Server), ServerName);
+        // Every answer the server collects restarts the watchdog.
+        Context.System.EventStream.Subscribe(Self, typeof(RoundProgress));
         if (_test is not null)
         {
             _torchThreads = TorchThreads.Acquire(_options.TorchThreads);
@@ -159,12 +167,14 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
             NextRound();
         });
         Receive<WaitedForClients>(_ => _server.Tell(new AwaitClients(_options.Server.MinClients)));
+        Receive<RoundProgress>(_ => { });
     }
 
     private void Ready()
     {
         Membership();
         Receive<ClientsAvailable>(_ => { });
+        Receive<RoundProgress>(_ => { });
         Receive<RunRounds>(run =>
         {
             (_state, _lastRound, _maxFailedRounds, _requester) = (run.From, run.LastRound, run.MaxFailedRounds, Sender);
@@ -184,8 +194,10 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         Receive<RoundRefused>(refused => _log.Warning("Round {0} refused: {1}", refused.Round, refused.Reason));
         Receive<Evaluated>(OnEvaluated);
         Receive<Retry>(_ => NextRound());
+        Receive<RoundProgress>(progress => progress.Round == _state.Round, _ => StartWatchdog());
+        Receive<RoundProgress>(_ => { });
         Receive<RoundOverdue>(overdue => overdue.Round == _state.Round, overdue => End(
-            $"round {overdue.Round} did not end within {Overdue.TotalSeconds:F0} s: the server stopped answering"));
+            $"round {overdue.Round} made no progress for {Overdue.TotalSeconds:F0} s: the server stopped answering"));
         Receive<RoundOverdue>(_ => { });
     }
 
@@ -194,15 +206,18 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         Membership();
         Receive<ClientsAvailable>(_ => { });
         Receive<RoundOverdue>(_ => { });
+        Receive<RoundProgress>(_ => { });
     }
 
-    private TimeSpan Overdue => _options.Server.RoundDeadline * 2 + WatchdogGrace;
+    private TimeSpan Overdue => _options.Server.Clock is null ? _options.Server.RoundDeadline * 2 + WatchdogGrace : SimulatedStall;
 
     private void NextRound()
     {
-        Timers.StartSingleTimer("watchdog", new RoundOverdue(_state.Round), Overdue);
+        StartWatchdog();
         _server.Tell(new RunRound(_state));
     }
+
+    private void StartWatchdog() => Timers.StartSingleTimer("watchdog", new RoundOverdue(_state.Round), Overdue);
 
     private void OnRoundCompleted(RoundCompleted done)
     {
@@ -248,9 +263,10 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         {
             End(null);
         }
-        else if (metrics.Selected == 0)
+        else if (metrics.Selected == 0 && _options.Server.Clock is null)
         {
-            // Failed at once for want of clients: give them a deadline's time to come back before trying again.
+            // Failed at once for want of clients: give them a deadline's time to come back before trying again
+            // (on the simulated clock that time has passed already: the server counted it).
             Timers.StartSingleTimer("retry", new Retry(), _options.Server.RoundDeadline);
         }
         else

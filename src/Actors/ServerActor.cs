@@ -5,6 +5,7 @@ using Akka.Event;
 using AkkaFed.Actors.Serialization;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Learning;
+using AkkaFed.Model.Simulation;
 using static AkkaFed.Actors.Protocol.Training;
 
 namespace AkkaFed.Actors;
@@ -13,6 +14,8 @@ namespace AkkaFed.Actors;
 /// Runs one round at a time for its driver: selects clients, broadcasts the global weights, collects updates until
 /// every selected client answered or the deadline passed, aggregates (with a quorum) or fails the round, and
 /// optionally has clients evaluate the new model under the same deadline: Training -> (Evaluating) -> Done.
+/// On a simulated clock (<see cref="ServerOptions.Clock"/>) no timer runs: each phase's plan says up front who
+/// finishes within the simulated deadline, and only those are asked, so the host's speed decides nothing.
 /// Every rule of a round lives in the immutable <see cref="Round"/>, and its arithmetic in the strategy's
 /// <see cref="IRoundAggregation"/>, which takes each accepted update as it arrives: this actor only routes.
 /// </summary>
@@ -98,7 +101,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         {
             return;
         }
-        if (_clients.Register(register.ClientId, Sender) is { } previous)
+        if (_clients.Register(register.ClientId, Sender, register.Examples) is { } previous)
         {
             Context.Unwatch(previous);
         }
@@ -120,23 +123,49 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         _driver = Sender;
         _clock.Restart();
         int number = run.State.Round;
-        var candidates = _clients.Available();
+        var candidates = Online(_state.SimulatedTime);
         if (candidates.Count < _options.MinClients)
         {
             _round = Round.TooFewClients(number, candidates.Count, _options.MinClients, _round);
+            // On the simulated clock, the server waits a deadline's time for clients to come online.
+            _round = _options.Clock is null ? _round : _round.Waited(_options.RoundDeadline.TotalSeconds);
             _next = _state with { Round = number + 1 };
             Complete();
             return;
         }
 
         var plan = _strategy.ConfigureFit(number, candidates);
-        _round = Round.Open(number, plan.Clients, run.State.Weights.Length, candidates.Count, _round);
+        _round = Round.Open(number, plan.Clients, run.State.Weights.Length, candidates.Count, _round, plan.Keep);
         _aggregation = _strategy.BeginFit(run.State, plan.Clients);
-        // The deadline runs before the first request leaves, so a scheduler that is advanced by hand cannot miss it.
-        Timers.StartSingleTimer(DeadlineTimer, new DeadlinePassed(number, RoundPhase.Training), _options.RoundDeadline);
-        Broadcast(new FitRequest(number, run.State.Weights, plan.Options, _options.Seed), plan.Clients);
-        _log.Debug("Round {0}: asked {1} of {2} clients", number, plan.Clients.Count, candidates.Count);
-        PublishProgress();
+        var asked = Plan(plan.Clients, plan.Keep, (clock, id, start) =>
+            clock.Train(number, id, _clients.Examples(id), plan.Options.Epochs, ModelBytes, start));
+        Broadcast(new FitRequest(number, run.State.Weights, plan.Options, _options.Seed), asked);
+        _log.Debug("Round {0}: asked {1} of {2} clients", number, asked.Count, candidates.Count);
+        Record(_round);
+    }
+
+    private long ModelBytes => _state.Weights.Length * (long)sizeof(float);
+
+    /// <summary>Registered clients that can be selected now: on the simulated clock, those online at <paramref name="time"/>.</summary>
+    private IReadOnlyList<string> Online(double time) =>
+        _options.Clock is { } clock ? _clients.Available().Where(id => clock.IsOnline(id, time)).ToArray() : _clients.Available();
+
+    /// <summary>
+    /// Starts the phase in progress: on the wall clock, its deadline timer, and every selected client is asked; on
+    /// the simulated clock, its plan, and only the clients it keeps are asked.
+    /// </summary>
+    private IReadOnlyList<string> Plan(IReadOnlyList<string> selected, int keep, Func<SimulatedClock, string, double, ClientTiming> timing)
+    {
+        if (_options.Clock is not { } clock)
+        {
+            // The deadline runs before the first request leaves, so a scheduler that is advanced by hand cannot miss it.
+            Timers.StartSingleTimer(DeadlineTimer, new DeadlinePassed(_round.Number, _round.Phase), _options.RoundDeadline);
+            return selected;
+        }
+        double start = _state.SimulatedTime + (_round.SimulatedSeconds ?? 0);
+        var phase = PhasePlan.Of(selected.Select(id => timing(clock, id, start)).ToArray(), keep, _options.RoundDeadline.TotalSeconds);
+        _round = _round.Planned(phase);
+        return phase.Asked;
     }
 
     /// <summary>Serialized once for all remote clients; local clients get the object itself.</summary>
@@ -235,7 +264,9 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
             _log.Warning("Round {0} failed: {1}", _round.Number, _round.FailureReason);
         }
 
-        var evaluators = _round.Succeeded ? _strategy.ConfigureEvaluate(_round.Number, _clients.Available()) : Array.Empty<string>();
+        var evaluators = _round.Succeeded
+            ? _strategy.ConfigureEvaluate(_round.Number, Online(_state.SimulatedTime + (_round.SimulatedSeconds ?? 0)))
+            : Array.Empty<string>();
         if (evaluators.Count == 0)
         {
             Complete();
@@ -243,8 +274,9 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         }
         // Federated evaluation: the new global model, on selected clients' own data, under the same deadline.
         _round = _round.Evaluate(evaluators);
-        Timers.StartSingleTimer(DeadlineTimer, new DeadlinePassed(_round.Number, RoundPhase.Evaluating), _options.RoundDeadline);
-        Broadcast(new EvaluateRequest(_round.Number, _next.Weights), evaluators);
+        var asked = Plan(evaluators, evaluators.Count, (clock, id, start) => clock.Evaluate(id, _clients.Examples(id), ModelBytes, start));
+        Broadcast(new EvaluateRequest(_round.Number, _next.Weights), asked);
+        Record(_round);
     }
 
     private void CloseEvaluation()
@@ -256,8 +288,13 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
 
     private void Complete()
     {
+        if (_round.SimulatedSeconds is { } took)
+        {
+            _next = _next with { SimulatedTime = _state.SimulatedTime + took };
+        }
         var metrics = _round.Metrics(_clock.Elapsed.TotalSeconds) with
         {
+            SimulatedTime = _round.SimulatedSeconds is null ? null : _next.SimulatedTime,
             Epsilon = _strategy.Epsilon(_next),
             ClipNorm = _strategy.ClipNorm(_state),
             FederatedTest = _round.Evaluators.IsEmpty

@@ -1,6 +1,7 @@
 using AkkaFed.Model;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Learning;
+using AkkaFed.Model.Simulation;
 
 namespace AkkaFed.Actors;
 
@@ -19,6 +20,12 @@ public sealed record ServerOptions(
 {
     /// <summary>The strategy: FedAvg unless set (FedProx, FedAdam, a robust aggregator, ...).</summary>
     public StrategyOptions Strategy { get; init; } = new();
+
+    /// <summary>
+    /// The simulated clock that judges deadlines, quorums and availability (a simulation's default); null for the
+    /// wall clock (a cluster deployment). On the simulated clock <see cref="RoundDeadline"/> is simulated time.
+    /// </summary>
+    public SimulatedClock? Clock { get; init; }
 
     /// <summary>The strategy these options describe; call <see cref="Validate"/> first.</summary>
     public IStrategy CreateStrategy() =>

@@ -65,7 +65,7 @@ public static class ClusterBenchmark
         {
             (state, var metrics) = await process.NextAsync(state);
             checks.AddRange(Check.FullRound("single process", metrics, PerRound));
-            seconds += metrics.Seconds;
+            seconds += metrics.WallSeconds;
         }
         return seconds / rounds;
     }
@@ -121,7 +121,7 @@ public static class ClusterBenchmark
                 checks.Add(Check.Equal($"cluster, round {round}: participants equal the selected", (int)Column(row, "participants"),
                     (int)Column(row, "selected")));
             }
-            return (measured.Average(row => Column(row, "seconds")),
+            return (measured.Average(row => Column(row, "wall_seconds")),
                 measured.Average(row => Column(row, "bytes_sent") + Column(row, "bytes_received")),
                 (after - before) / (double)(rounds + 1));
         }

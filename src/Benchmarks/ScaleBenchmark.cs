@@ -218,15 +218,15 @@ public static class ScaleBenchmark
         var state = process.Initialize();
         (state, var warm) = await process.NextAsync(state);
         (_, var round) = await process.NextAsync(state);
-        output.WriteLine(Format($"rounds of {round.Participants} clients: {warm.Seconds:F2} s (first), {round.Seconds:F2} s; {counters.ModelCount} models, at most {counters.PeakConcurrency} clients training at once"));
+        output.WriteLine(Format($"rounds of {round.Participants} clients: {warm.WallSeconds:F2} s (first), {round.WallSeconds:F2} s; {counters.ModelCount} models, at most {counters.PeakConcurrency} clients training at once"));
         checks.AddRange(Check.FullRound(run, warm, sizes.SmallClients));
         checks.AddRange(Check.FullRound(run, round, sizes.SmallClients));
         checks.AddRange(Check.PoolBounds(run, counters, workers));
-        double ratio = round.Seconds / centralized;
+        double ratio = round.WallSeconds / centralized;
         Add(figures, output, new Figure(ScaleTarget.SmallClients,
             Format($"one round of {sizes.SmallClients:N0} clients x {shard} samples, tutorial CNN, E=1, B={local.BatchSize}"),
             "<= 1.3x a centralized epoch", ratio,
-            Format($"{round.Seconds:F2} s against {centralized:F2} s = {ratio:F2}x"),
+            Format($"{round.WallSeconds:F2} s against {centralized:F2} s = {ratio:F2}x"),
             ratio <= 1.3));
     }
 
@@ -260,8 +260,8 @@ public static class ScaleBenchmark
             (state, var metrics) = await process.NextAsync(state);
             var busyAfter = counters.BusySeconds();
             double training = busyAfter.Max(worker => worker.Value - busyBefore.GetValueOrDefault(worker.Key));
-            double overhead = metrics.Seconds - training;
-            output.WriteLine(Format($"round {metrics.Round}: {metrics.Seconds:F3} s, of which the busiest worker trained {training:F3} s: orchestration {overhead:F3} s{(round == 0 ? " (warm-up, not counted)" : "")}"));
+            double overhead = metrics.WallSeconds - training;
+            output.WriteLine(Format($"round {metrics.Round}: {metrics.WallSeconds:F3} s, of which the busiest worker trained {training:F3} s: orchestration {overhead:F3} s{(round == 0 ? " (warm-up, not counted)" : "")}"));
             checks.AddRange(Check.FullRound(run, metrics, Sampled));
             if (round > 0)
             {

@@ -87,7 +87,7 @@ public static class ThroughputBenchmark
             {
                 (state, var metrics) = await process.NextAsync(state);
                 checks.AddRange(Check.FullRound(run, metrics, o.ClientsPerRound));
-                seconds += metrics.Seconds;
+                seconds += metrics.WallSeconds;
             }
             simulated = samplesPerRound * o.Rounds / seconds;
         }

@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Configuration;
 using AkkaFed.Actors;
 using AkkaFed.Actors.Checkpoints;
+using AkkaFed.Model;
 using AkkaFed.Host.Data;
 using AkkaFed.Model.Data;
 using AkkaFed.Model.Models;
@@ -16,9 +17,14 @@ namespace AkkaFed.Host;
 /// </summary>
 public static class ClusterCommands
 {
+    /// <summary>A cluster's deadlines are real time: the simulated clock is refused, not ignored.</summary>
+    private static FederationSettings OnTheWallClock(FederationSettings settings) => settings.SimulatedClock
+        ? throw new SettingsException("clock", "a cluster runs on the wall clock: set clock = wall (the simulated clock is for akkafed simulate)")
+        : settings;
+
     public static async Task<int> ServerAsync(Config config, TextWriter output, CancellationToken cancel)
     {
-        var settings = FederationSettings.Create(config);
+        var settings = OnTheWallClock(FederationSettings.Create(config));
         var node = NodeSettings.Create(config).Joinable();
         var data = settings.LoadData(output.WriteLine);
         using var test = new TensorData(data.Test);
@@ -89,7 +95,7 @@ public static class ClusterCommands
 
     public static async Task<int> ClientAsync(Config config, TextWriter output, CancellationToken cancel)
     {
-        var settings = FederationSettings.Create(config);
+        var settings = OnTheWallClock(FederationSettings.Create(config));
         var node = NodeSettings.Create(config).Joinable();
         var data = settings.LoadData(output.WriteLine);
         var partitions = settings.Partitions(data);

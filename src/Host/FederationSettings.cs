@@ -6,6 +6,7 @@ using AkkaFed.Model.Data;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Models;
 using AkkaFed.Model.Learning;
+using AkkaFed.Model.Simulation;
 
 namespace AkkaFed.Host;
 
@@ -33,6 +34,30 @@ public sealed record FederationSettings(
 {
     /// <summary>Misbehaving clients, for experiments with robust aggregation.</summary>
     public Attack Attack { get; init; } = Attack.None;
+
+    /// <summary>True (the default): deadlines, quorums and availability are judged on the simulated clock; false: on the wall clock.</summary>
+    public bool SimulatedClock { get; init; } = true;
+
+    /// <summary>The simulated devices: <see cref="DeviceTrace"/> when set, else these synthetic ones.</summary>
+    public SyntheticDevices Devices { get; init; } = new();
+
+    /// <summary>A device trace file (docs/device-traces.md); null for the synthetic devices.</summary>
+    public string? DeviceTrace { get; init; }
+
+    public static readonly IReadOnlyDictionary<string, bool> ClockNames = new Dictionary<string, bool>
+    {
+        ["simulated"] = true,
+        ["wall"] = false,
+    };
+
+    /// <summary>The server's options, with the simulated clock when it is on (read from the trace file, if any, here).</summary>
+    public ServerOptions ServerOnItsClock() => SimulatedClock
+        ? Server with
+        {
+            Clock = AkkaFed.Model.Simulation.SimulatedClock.For(Model,
+                DeviceTrace is null ? DeviceProfiles.Synthetic(Devices) : DeviceProfiles.FromTrace(DeviceTrace), Faults),
+        }
+        : Server;
 
     public static readonly IReadOnlyDictionary<string, PartitionKind> PartitionNames = new Dictionary<string, PartitionKind>
     {
@@ -84,7 +109,10 @@ public sealed record FederationSettings(
             read.Double("evaluate-fraction"),
             Privacy: new PrivacyOptions(read.Double("dp-clip-norm"), read.Double("dp-noise-multiplier"), read.Double("dp-delta"),
                 read.Bool("dp-adaptive"), read.Double("dp-target-quantile"), read.Double("dp-clip-learning-rate"),
-                read.Double("dp-clipped-count-stddev")));
+                read.Double("dp-clipped-count-stddev")))
+        {
+            Overcommit = read.Double("overcommit"),
+        };
         var server = new ServerOptions(read.Double("client-fraction"), read.Int("min-clients"), read.Duration("round-deadline"),
             read.Choice("client-weighting", WeightingNames), read.Double("server-lr"), local, seed)
         {
@@ -108,6 +136,11 @@ public sealed record FederationSettings(
             read.String("output"))
         {
             Attack = new Attack(read.Choice("attack", Attack.Names), read.Double("attack-fraction"), read.Double("attack-scale"), seed),
+            SimulatedClock = read.Choice("clock", ClockNames),
+            Devices = new SyntheticDevices(read.Double("device-gflops"), read.Double("device-mbps"), read.Double("device-spread"),
+                read.Double("slow-fraction"), read.Double("slow-factor"), read.Double("online-fraction"),
+                read.Duration("availability-period").TotalSeconds, seed),
+            DeviceTrace = read.OptionalString("device-trace"),
         }.Validate();
     }
 
@@ -136,6 +169,9 @@ public sealed record FederationSettings(
         Server.Validate();
         Faults.Validate();
         Attack.Validate();
+        Devices.Validate();
+        if (!SimulatedClock && DeviceTrace is not null)
+            throw new SettingsException("device-trace", "only the simulated clock uses device profiles: set clock = simulated, or leave device-trace empty");
         return this;
     }
 

@@ -21,14 +21,15 @@ public static class SimulateCommand
         var settings = FederationSettings.Create(config);
         var data = settings.LoadData(output.WriteLine);
         var partitions = settings.Partitions(data);
-        var spec = new SimulationSpec(settings.Model, data, partitions, settings.Server, settings.Faults, Workers: settings.Threads)
+        var spec = new SimulationSpec(settings.Model, data, partitions, settings.ServerOnItsClock(), settings.Faults, Workers: settings.Threads)
         {
             Attack = settings.Attack,
         };
 
         output.WriteLine(
             $"AkkaFed simulate: {data.Train.Name} ({data.Train.Count} train / {data.Test.Count} test), model {Architectures.NameOf(settings.Model)}, " +
-            $"{partitions.Count} clients ({PartitionName(settings.Partition)}), {settings.Rounds} rounds, {settings.Threads} training threads, seed {settings.Server.Seed}");
+            $"{partitions.Count} clients ({PartitionName(settings.Partition)}), {settings.Rounds} rounds, {settings.Threads} training threads, seed {settings.Server.Seed}, " +
+            (spec.Server.Clock is { } simulated ? $"simulated clock ({simulated.Devices.Describe()})" : "wall clock"));
 
         await using var process = await FederatedProcess.StartAsync(spec, config: config.WithFallback(QuietAkka));
         var holder = new RoundProgressHolder();
@@ -64,7 +65,7 @@ public static class SimulateCommand
             line += string.Create(CultureInfo.InvariantCulture, $" fed_loss={federated.Loss:F4} fed_accuracy={federated.Accuracy:F4}");
         }
         line += string.Create(CultureInfo.InvariantCulture, $" clients={m.Participants}/{m.Selected} stragglers={m.Stragglers}");
-        foreach (var (name, count) in new[] { ("late", m.Late), ("duplicates", m.Duplicates), ("rejected", m.Rejected), ("failed", m.Failed) })
+        foreach (var (name, count) in new[] { ("dropouts", m.Dropouts), ("late", m.Late), ("duplicates", m.Duplicates), ("rejected", m.Rejected), ("failed", m.Failed) })
         {
             if (count > 0)
             {
@@ -79,7 +80,11 @@ public static class SimulateCommand
         {
             line += string.Create(CultureInfo.InvariantCulture, $" epsilon={epsilon:F3}");
         }
-        line += string.Create(CultureInfo.InvariantCulture, $" time={m.Seconds:F1}s");
+        if (m.SimulatedSeconds is { } simulated)
+        {
+            line += string.Create(CultureInfo.InvariantCulture, $" sim={simulated:F2}s sim_time={m.SimulatedTime:F1}s");
+        }
+        line += string.Create(CultureInfo.InvariantCulture, $" wall={m.WallSeconds:F1}s");
         return m.Succeeded ? line : $"{line} FAILED: {m.FailureReason}";
     }
 

@@ -29,7 +29,7 @@ public sealed class SimulateTests
 
         var (output, csv) = await Simulate(folder, ("rounds", "3"));
 
-        Assert.Equal(3, Regex.Matches(output, @"^Round \d+: loss=\d\.\d{4} accuracy=\d\.\d{4} .*clients=80/80 stragglers=0 time=", RegexOptions.Multiline).Count);
+        Assert.Equal(3, Regex.Matches(output, @"^Round \d+: loss=\d\.\d{4} accuracy=\d\.\d{4} .*clients=80/80 stragglers=0 .*wall=", RegexOptions.Multiline).Count);
         Assert.Equal(4, csv.Length);
         Assert.True(Column(csv, 3, "test_accuracy") > 0.5, $"test accuracy {Column(csv, 3, "test_accuracy")} after 3 rounds");
         Assert.True(Column(csv, 3, "loss") < Column(csv, 1, "loss"));
@@ -54,9 +54,9 @@ public sealed class SimulateTests
         var (_, a) = await Simulate(first, settings);
         var (_, b) = await Simulate(second, settings);
 
-        int seconds = Array.IndexOf(a[0].Split(','), "seconds");
-        string WithoutSeconds(string line) => string.Join(',', line.Split(',').Where((_, i) => i != seconds));
-        Assert.Equal(a.Select(WithoutSeconds), b.Select(WithoutSeconds));
+        int wall = Array.IndexOf(a[0].Split(','), "wall_seconds");
+        string WithoutWallTime(string line) => string.Join(',', line.Split(',').Where((_, i) => i != wall));
+        Assert.Equal(a.Select(WithoutWallTime), b.Select(WithoutWallTime));
         Assert.Equal(File.ReadAllBytes(first.File("model.pt")), File.ReadAllBytes(second.File("model.pt")));
     }
 
@@ -71,6 +71,41 @@ public sealed class SimulateTests
 
         Assert.Contains(csv.Skip(1), row => Column(new[] { csv[0], row }, 1, "stragglers") > 0);
         Assert.Matches(@"stragglers=[1-9]", output);
+        // A round with stragglers lasts its deadline, on the simulated clock.
+        Assert.Equal(1.0, Column(csv, 1, "sim_seconds"));
+    }
+
+    /// <summary>The issue's own example: on the simulated clock, the host's training threads change nothing but wall_seconds.</summary>
+    [Fact]
+    public async Task A_straggler_heavy_run_writes_the_same_metrics_and_model_with_one_training_thread_or_two()
+    {
+        (string, string)[] settings =
+        {
+            ("dataset", "synthetic"), ("clients", "20"), ("samples-per-client", "50"), ("rounds", "3"), ("model", "2nn"),
+            ("straggler-fraction", "0.2"), ("straggler-delay", "3s"), ("dropout-fraction", "0.1"), ("round-deadline", "2s"),
+            ("slow-fraction", "0.3"), ("slow-factor", "30"), ("device-spread", "0.5"), ("min-clients", "5"), ("seed", "11"),
+        };
+        using var first = new TempDirectory();
+        using var second = new TempDirectory();
+
+        var (_, a) = await Simulate(first, settings.Append(("threads", "1")).ToArray());
+        var (_, b) = await Simulate(second, settings.Append(("threads", "2")).ToArray());
+
+        int wall = Array.IndexOf(a[0].Split(','), "wall_seconds");
+        string WithoutWallTime(string line) => string.Join(',', line.Split(',').Where((_, i) => i != wall));
+        Assert.Equal(a.Select(WithoutWallTime), b.Select(WithoutWallTime));
+        Assert.Equal(File.ReadAllBytes(first.File("model.pt")), File.ReadAllBytes(second.File("model.pt")));
+        Assert.True(Enumerable.Range(1, 3).Sum(row => Column(a, row, "stragglers")) > 0);
+        Assert.True(Enumerable.Range(1, 3).Sum(row => Column(a, row, "dropouts")) > 0);
+    }
+
+    [Fact]
+    public void A_cluster_refuses_the_simulated_clock()
+    {
+        var (exit, _, error) = Akkafed("server", "--dataset", "synthetic", "--clock", "simulated", "--seed-nodes", "akka.tcp://akkafed@127.0.0.1:1");
+
+        Assert.Equal(2, exit);
+        Assert.Contains("clock: a cluster runs on the wall clock", error);
     }
 
     [Fact]

@@ -57,4 +57,19 @@ public sealed class ClientSamplingTests
         Assert.NotEqual(StableSeed.Mix(0, 1, "client-00001"), StableSeed.Mix(0, 2, "client-00001"));
         Assert.Equal(504756824, StableSeed.Mix(0, 1, "client-00001"));
     }
+
+    [Fact]
+    public void Over_commitment_asks_ceil_k_times_c_and_keeps_k_and_without_it_the_selection_is_unchanged()
+    {
+        var available = Enumerable.Range(0, 100).Select(i => $"client-{i:D5}").ToArray();
+        var plain = new Sampling(0.1, 1, 0, Seed: 5);
+        var over = plain with { Overcommit = 1.3 };
+
+        Assert.Equal(10, plain.Fit(3, available).Length);
+        Assert.Equal(13, over.Fit(3, available).Length);
+        Assert.Equal((10, 10), (plain.Keep(100), over.Keep(100)));
+        Assert.Equal(ClientSampling.Select(available, 10, 5, 3), plain.Fit(3, available));
+        // Never more than are available.
+        Assert.Equal(4, (plain with { FitFraction = 1, Overcommit = 2 }).Fit(3, available.Take(4).ToArray()).Length);
+    }
 }

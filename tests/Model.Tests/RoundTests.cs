@@ -1,5 +1,6 @@
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Learning;
+using AkkaFed.Model.Simulation;
 using Xunit;
 
 namespace AkkaFed.Model.Tests;
@@ -24,7 +25,7 @@ public sealed class RoundTests
 
         Assert.Equal(Verdict.Accepted, verdict);
         Assert.True(round.EvaluationComplete);
-        var metrics = round.CloseEvaluation().Metrics(seconds: 1.5);
+        var metrics = round.CloseEvaluation().Metrics(wallSeconds: 1.5);
         Assert.True(metrics.Succeeded);
         Assert.Equal((1, 1, 0, 9), (metrics.Participants, metrics.Failed, metrics.Stragglers, round.Available));
         Assert.Equal(new[] { new ClientFailure("b", "client terminated") }, round.EvaluationFailuresInOrder);
@@ -89,5 +90,52 @@ public sealed class RoundTests
     {
         Assert.Throws<InvalidOperationException>(() => Open("a").Metrics(0));
         Assert.Throws<InvalidOperationException>(() => Open("a").CloseTraining(1, true).Evaluate(new[] { "a" }));
+    }
+
+    [Fact]
+    public void Clients_the_simulated_clock_excuses_are_stragglers_or_dropouts_and_the_round_does_not_wait_for_them()
+    {
+        var round = Open("a", "b", "c", "d").Planned(new PhasePlan(new[] { "a", "b" }, PastDeadline: new[] { "c" }, DroppedOut: new[] { "d" }, 2.0));
+        (round, _) = round.Train(4, Update("a"), fromOwner: true);
+        Assert.False(round.TrainingComplete);
+        (round, _) = round.Train(4, Update("b"), fromOwner: true);
+        Assert.True(round.TrainingComplete);
+
+        round = round.CloseTraining(minClients: 3, deadlinePassed: false);
+        var metrics = round.Metrics(wallSeconds: 0.1);
+
+        Assert.False(metrics.Succeeded);
+        Assert.Equal("2 updates by the deadline, min-clients is 3", round.FailureReason);
+        Assert.Equal((2, 1, 1, 2.0), (metrics.Participants, metrics.Stragglers, metrics.Dropouts, metrics.SimulatedSeconds));
+        Assert.Equal(new[] { "past the deadline (simulated)", "dropped out (simulated)" }, round.TrainingFailures.Select(f => f.Reason));
+    }
+
+    [Fact]
+    public void An_over_committed_round_closes_once_it_has_the_updates_it_keeps()
+    {
+        var round = Round.Open(4, new[] { "a", "b", "c" }, modelLength: 2, available: 9, Round.None, keep: 2);
+        (round, _) = round.Train(4, Update("c"), fromOwner: true);
+        Assert.False(round.TrainingComplete);
+        (round, _) = round.Train(4, Update("a"), fromOwner: true);
+        Assert.True(round.TrainingComplete);
+
+        var metrics = round.CloseTraining(minClients: 2, deadlinePassed: false).Metrics(wallSeconds: 0);
+        Assert.Equal((3, 2, 1, 0), (metrics.Selected, metrics.Participants, metrics.Stragglers, metrics.Dropouts));
+        Assert.Null(metrics.SimulatedSeconds);
+    }
+
+    [Fact]
+    public void Simulated_evaluators_that_miss_the_deadline_fail_their_evaluation_and_the_phase_adds_its_time()
+    {
+        var round = Open("a").Planned(new PhasePlan(new[] { "a" }, Array.Empty<string>(), Array.Empty<string>(), 1.25));
+        (round, _) = round.Train(4, Update("a"), fromOwner: true);
+        round = round.CloseTraining(minClients: 1, deadlinePassed: false).Evaluate(new[] { "a", "b" })
+            .Planned(new PhasePlan(new[] { "a" }, PastDeadline: new[] { "b" }, Array.Empty<string>(), 0.5));
+        Assert.False(round.EvaluationComplete);
+        (round, _) = round.Evaluated(4, "a", new Evaluation(1.0, 0.5, 10), null, fromOwner: true);
+
+        Assert.True(round.EvaluationComplete);
+        Assert.Equal(new[] { new ClientFailure("b", "past the deadline (simulated)") }, round.EvaluationFailuresInOrder);
+        Assert.Equal(1.75, round.CloseEvaluation().Metrics(0).SimulatedSeconds);
     }
 }

@@ -9,9 +9,15 @@ namespace AkkaFed.Model.Federation;
 /// <param name="EvaluateFraction">Share asked to evaluate the new model (evaluate-fraction); 0 asks none.</param>
 public sealed record Sampling(double FitFraction, int MinFitClients, double EvaluateFraction, int Seed)
 {
-    /// <summary>The clients asked to train in <paramref name="round"/>, in selection order.</summary>
+    /// <summary>Over-commitment C (FedScale's 1.3): ask ⌈k·C⌉ clients and keep the first k updates; 1 asks k.</summary>
+    public double Overcommit { get; init; } = 1;
+
+    /// <summary>k: the updates a round keeps, of <paramref name="available"/> clients.</summary>
+    public int Keep(int available) => ClientSampling.SampleSize(available, FitFraction, MinFitClients);
+
+    /// <summary>The clients asked to train in <paramref name="round"/>, in selection order: ⌈k·C⌉ of them, at most all.</summary>
     public string[] Fit(int round, IReadOnlyList<string> available) =>
-        ClientSampling.Select(available, ClientSampling.SampleSize(available.Count, FitFraction, MinFitClients), Seed, round);
+        ClientSampling.Select(available, Math.Min(available.Count, (int)Math.Ceiling(Keep(available.Count) * Overcommit - 1e-9)), Seed, round);
 
     /// <summary>The clients asked to evaluate after <paramref name="round"/>: none at fraction 0, else at least one.</summary>
     public string[] Evaluate(int round, IReadOnlyList<string> available) =>

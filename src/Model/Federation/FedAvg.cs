@@ -37,7 +37,7 @@ public class FedAvg : IStrategy
     public IServerOptimizer Optimizer { get; }
 
     public FitConfiguration ConfigureFit(int round, IReadOnlyList<string> available) =>
-        new(Sampling.Fit(round, available), Local);
+        new(Sampling.Fit(round, available), Local) { Keep = Sampling.Keep(available.Count) };
 
     public IRoundAggregation BeginFit(FederatedState state, IReadOnlyList<string> selected) =>
         new InProgress(this, state, Aggregator.Begin(state.Weights.Length, selected));

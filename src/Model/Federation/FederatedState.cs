@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace AkkaFed.Model.Federation;
 
 /// <summary>
@@ -11,6 +13,9 @@ public sealed record FederatedState(int Round, float[] Weights)
 
     /// <summary>DP-FedAvg's clip norm and privacy ledger; null when differential privacy is off.</summary>
     public PrivacyState? Privacy { get; init; }
+
+    /// <summary>Simulated seconds since the run began (0 on the wall clock): when this round starts on the simulated clock.</summary>
+    public double SimulatedTime { get; init; }
 }
 
 /// <summary>What happened in one round. Loss and accuracy are the clients' training metrics.</summary>
@@ -26,7 +31,8 @@ public sealed record RoundMetrics(
     int Duplicates,
     int Rejected,
     int Failed,
-    double Seconds,
+    // Named Seconds in checkpoints and on the wire since version 2 of the format.
+    [property: JsonPropertyName("Seconds")] double WallSeconds,
     string? FailureReason = null)
 {
     /// <summary>Centralized evaluation of the new global model, when the caller ran one.</summary>
@@ -40,6 +46,21 @@ public sealed record RoundMetrics(
 
     /// <summary>With differential privacy: the clip norm the round used.</summary>
     public double? ClipNorm { get; init; }
+
+    /// <summary>
+    /// Selected clients that dropped out or went offline before they finished (simulated clock only: on the wall
+    /// clock a dropout cannot be told from a straggler, and <see cref="Stragglers"/> counts both).
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public int Dropouts { get; init; }
+
+    /// <summary>How long the round took on the simulated clock; null on the wall clock.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public double? SimulatedSeconds { get; init; }
+
+    /// <summary>Simulated seconds since the run began, when the round ended; null on the wall clock.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public double? SimulatedTime { get; init; }
 
     /// <summary>Protocol payload bytes the server sent to remote clients this round (0 in one process).</summary>
     public long BytesSent { get; init; }

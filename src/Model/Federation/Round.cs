@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using AkkaFed.Model.Learning;
+using AkkaFed.Model.Simulation;
 
 namespace AkkaFed.Model.Federation;
 
@@ -30,10 +31,14 @@ public sealed record Round
 
     /// <summary>
     /// A round that asks <paramref name="selected"/> (of <paramref name="available"/>) to train a model of
-    /// <paramref name="modelLength"/> values; answers that arrived after the previous round closed count as late.
+    /// <paramref name="modelLength"/> values and keeps the first <paramref name="keep"/> updates (all, by default;
+    /// fewer when over-committed); answers that arrived after the previous round closed count as late.
     /// </summary>
-    public static Round Open(int number, IReadOnlyList<string> selected, int modelLength, int available, Round previous) =>
-        new(RoundBook.Open(number, selected, modelLength) with { Late = previous.LateAfterClose }, available);
+    public static Round Open(int number, IReadOnlyList<string> selected, int modelLength, int available, Round previous, int? keep = null) =>
+        new(RoundBook.Open(number, selected, modelLength) with { Late = previous.LateAfterClose }, available)
+        {
+            Keep = keep ?? selected.Count,
+        };
 
     /// <summary>A round that cannot start: fewer clients are available than <paramref name="minClients"/>.</summary>
     public static Round TooFewClients(int number, int available, int minClients, Round previous) =>
@@ -49,6 +54,18 @@ public sealed record Round
 
     /// <summary>Clients that could have been selected.</summary>
     public int Available { get; }
+
+    /// <summary>Training closes once this many updates are accepted (over-commitment keeps the first k of ⌈k·C⌉).</summary>
+    public int Keep { get; private init; }
+
+    /// <summary>Selected clients the simulated clock found would finish after the deadline (or after the first <see cref="Keep"/>): never asked.</summary>
+    public ImmutableHashSet<string> PastDeadline { get; private init; } = ImmutableHashSet.Create<string>(StringComparer.Ordinal);
+
+    /// <summary>Selected clients the simulated clock found drop out or go offline before they finish: never asked.</summary>
+    public ImmutableHashSet<string> DroppedOut { get; private init; } = ImmutableHashSet.Create<string>(StringComparer.Ordinal);
+
+    /// <summary>Simulated seconds the round took so far (training, then evaluation); null on the wall clock.</summary>
+    public double? SimulatedSeconds { get; private init; }
 
     /// <summary>Enough updates were aggregated (known once training is over).</summary>
     public bool Succeeded { get; private init; }
@@ -67,12 +84,44 @@ public sealed record Round
     public ImmutableDictionary<string, Evaluation> Evaluations { get; private init; } = ImmutableDictionary<string, Evaluation>.Empty;
     public ImmutableDictionary<string, string> EvaluationFailures { get; private init; } = ImmutableDictionary<string, string>.Empty;
 
-    /// <summary>Every selected client has answered or failed: training can close before the deadline.</summary>
-    public bool TrainingComplete => Phase == RoundPhase.Training && Book.IsComplete;
+    /// <summary>
+    /// Every selected client has answered, failed or been excused by the simulated clock, or <see cref="Keep"/>
+    /// updates are in: training can close before the deadline.
+    /// </summary>
+    public bool TrainingComplete => Phase == RoundPhase.Training
+        && (Book.Answered + PastDeadline.Count + DroppedOut.Count >= Book.Selected.Length || Book.Accepted.Count >= Keep);
 
     /// <summary>Every evaluator has answered or failed: evaluation can close before the deadline.</summary>
     public bool EvaluationComplete =>
         Phase == RoundPhase.Evaluating && Evaluations.Count + EvaluationFailures.Count >= Evaluators.Length;
+
+    /// <summary>
+    /// The simulated clock's plan for the phase in progress: training clients it excuses are stragglers or dropouts,
+    /// evaluators it excuses fail their evaluation; the phase takes <see cref="PhasePlan.Seconds"/>.
+    /// </summary>
+    public Round Planned(PhasePlan plan) => Phase switch
+    {
+        RoundPhase.Training => this with
+        {
+            PastDeadline = PastDeadline.Union(plan.PastDeadline),
+            DroppedOut = DroppedOut.Union(plan.DroppedOut),
+            SimulatedSeconds = (SimulatedSeconds ?? 0) + plan.Seconds,
+        },
+        RoundPhase.Evaluating => this with
+        {
+            EvaluationFailures = EvaluationFailures
+                .SetItems(plan.PastDeadline.Select(id => KeyValuePair.Create(id, PastDeadlineReason)))
+                .SetItems(plan.DroppedOut.Select(id => KeyValuePair.Create(id, DroppedOutReason))),
+            SimulatedSeconds = (SimulatedSeconds ?? 0) + plan.Seconds,
+        },
+        _ => throw new InvalidOperationException($"round {Number} has no phase in progress to plan"),
+    };
+
+    /// <summary>A round that could not start still takes simulated time: the server waited <paramref name="seconds"/> for clients.</summary>
+    public Round Waited(double seconds) => this with { SimulatedSeconds = (SimulatedSeconds ?? 0) + seconds };
+
+    private const string PastDeadlineReason = "past the deadline (simulated)";
+    private const string DroppedOutReason = "dropped out (simulated)";
 
     public Round Sent(long bytes) => this with { BytesSent = BytesSent + bytes };
 
@@ -133,7 +182,7 @@ public sealed record Round
         {
             return this with { Phase = RoundPhase.Done, Succeeded = true };
         }
-        string why = deadlinePassed ? "by the deadline" : "after every selected client answered";
+        string why = deadlinePassed || !PastDeadline.IsEmpty || !DroppedOut.IsEmpty ? "by the deadline" : "after every selected client answered";
         var lost = Book.Failures.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key} failed: {f.Value}").ToList();
         if (Book.Rejected > 0)
         {
@@ -153,7 +202,10 @@ public sealed record Round
     public IReadOnlyList<ClientFailure> TrainingFailures =>
         Book.Selected.Where(id => !Book.Accepted.ContainsKey(id))
             .Select(id => new ClientFailure(id, Book.Failures.TryGetValue(id, out var reason) ? reason
-                : Book.RejectedClients.Contains(id) ? "its update was rejected" : "no answer by the deadline"))
+                : Book.RejectedClients.Contains(id) ? "its update was rejected"
+                : DroppedOut.Contains(id) ? DroppedOutReason
+                : PastDeadline.Contains(id) ? PastDeadlineReason
+                : "no answer by the deadline"))
             .ToArray();
 
     /// <summary>After a successful round: <paramref name="evaluators"/> evaluate the new model.</summary>
@@ -202,8 +254,8 @@ public sealed record Round
     public IReadOnlyList<ClientFailure> EvaluationFailuresInOrder =>
         Evaluators.Where(EvaluationFailures.ContainsKey).Select(id => new ClientFailure(id, EvaluationFailures[id])).ToArray();
 
-    /// <summary>The round's metrics once it is over; <paramref name="seconds"/> is its wall time.</summary>
-    public RoundMetrics Metrics(double seconds)
+    /// <summary>The round's metrics once it is over; <paramref name="wallSeconds"/> is its wall time.</summary>
+    public RoundMetrics Metrics(double wallSeconds)
     {
         if (Phase != RoundPhase.Done)
         {
@@ -214,14 +266,16 @@ public sealed record Round
             Number, Succeeded, loss, accuracy,
             Selected: Book.Selected.Length,
             Participants: Book.Accepted.Count,
-            Stragglers: Book.Missing,
+            Stragglers: Book.Missing - DroppedOut.Count,
             Late: Book.Late,
             Duplicates: Book.Duplicates,
             Rejected: Book.Rejected,
             Failed: Book.Failures.Count,
-            Seconds: seconds,
+            WallSeconds: wallSeconds,
             FailureReason: FailureReason)
         {
+            Dropouts = DroppedOut.Count,
+            SimulatedSeconds = SimulatedSeconds,
             BytesSent = BytesSent,
             BytesReceived = BytesReceived,
         };

@@ -24,7 +24,7 @@ public static class Strategies
         {
             throw StrategyOptions.NotAStrategy(options.Name);
         }
-        var sampling = new Sampling(fraction, minClients, options.EvaluateFraction, seed);
+        var sampling = new Sampling(fraction, minClients, options.EvaluateFraction, seed) { Overcommit = options.Overcommit };
         var aggregator = Aggregator(options, weighting);
         IServerOptimizer Optimizer(string name) =>
             ServerOptimizers.Create(name, serverLearningRate, options.ServerMomentum, options.Beta1, options.Beta2, options.Tau);

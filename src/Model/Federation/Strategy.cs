@@ -6,7 +6,11 @@ namespace AkkaFed.Model.Federation;
 public sealed record ClientFailure(string ClientId, string Reason);
 
 /// <summary>Which clients train in a round, and how (Flower's <c>configure_fit</c>).</summary>
-public sealed record FitConfiguration(IReadOnlyList<string> Clients, LocalTrainingOptions Options);
+public sealed record FitConfiguration(IReadOnlyList<string> Clients, LocalTrainingOptions Options)
+{
+    /// <summary>The round closes once this many updates are in (fewer than <see cref="Clients"/> when over-committed).</summary>
+    public int Keep { get; init; } = Clients.Count;
+}
 
 /// <summary>
 /// A federated optimisation strategy, shaped like Flower's <c>Strategy</c>: it decides how a round is

@@ -29,6 +29,9 @@ public sealed record StrategyOptions(
     double EvaluateFraction = 0,
     PrivacyOptions? Privacy = null)
 {
+    /// <summary>Over-commitment: ask ⌈k·C⌉ clients, keep the first k updates (FedScale's 1.3); 1 is off.</summary>
+    public double Overcommit { get; init; } = 1;
+
     public static readonly IReadOnlyList<string> Names = new[] { "fedavg", "fedsgd", "fedavgm", "fedprox", "fedadagrad", "fedadam", "fedyogi" };
 
     public static readonly IReadOnlyDictionary<string, AggregatorKind> Aggregators = new Dictionary<string, AggregatorKind>
@@ -86,7 +89,12 @@ public sealed record StrategyOptions(
             throw new SettingsException("norm-bound", $"must be zero (off) or positive and finite, got {NormBound}");
         if (!(EvaluateFraction >= 0 && EvaluateFraction <= 1))
             throw new SettingsException("evaluate-fraction", $"must be in [0, 1], got {EvaluateFraction}");
+        if (!(Overcommit >= 1) || double.IsInfinity(Overcommit))
+            throw new SettingsException("overcommit", $"must be at least 1 (1 is off) and finite, got {Overcommit}");
         Privacy?.Validate();
+        if (Privacy is { Enabled: true } && Overcommit > 1)
+            throw new SettingsException("overcommit",
+                $"DP-FedAvg divides the noisy sum by the clients selected, which over-commitment inflates: use overcommit = 1 with {DpSettings.ClipNorm} (overcommit is {Overcommit})");
         if (Privacy is { Enabled: true } && Aggregator != AggregatorKind.Mean)
             throw new SettingsException("aggregator",
                 $"DP-FedAvg's guarantee is for the clipped mean: use aggregator = mean with {DpSettings.ClipNorm} (aggregator is {AggregatorName(Aggregator)})");

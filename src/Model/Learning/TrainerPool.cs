@@ -29,23 +29,35 @@ public sealed class TrainerPool : IDisposable
         }, trackAllValues: true);
     }
 
+    /// <summary>For tests: each piece of work first sleeps this long, as on a slow or loaded host.</summary>
+    public TimeSpan HostDelay { get; init; }
+
     /// <summary>Runs <paramref name="work"/> with the calling thread's trainer.</summary>
     public T Run<T>(Func<LocalTrainer, T> work)
     {
         var trainer = _trainers.Value!;
         if (_counters is null)
         {
-            return work(trainer);
+            return Work(work, trainer);
         }
         long started = _counters.Started();
         try
         {
-            return work(trainer);
+            return Work(work, trainer);
         }
         finally
         {
             _counters.Done(started);
         }
+    }
+
+    private T Work<T>(Func<LocalTrainer, T> work, LocalTrainer trainer)
+    {
+        if (HostDelay > TimeSpan.Zero)
+        {
+            Thread.Sleep(HostDelay);
+        }
+        return work(trainer);
     }
 
     public void Dispose()

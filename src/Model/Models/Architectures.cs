@@ -34,6 +34,21 @@ public static class Architectures
 
     public static string NameOf(ModelKind kind) => Names.First(pair => pair.Value == kind).Key;
 
+    /// <summary>
+    /// Floating-point operations of one sample's forward pass (two per multiply-add, convolutions and linear layers):
+    /// the per-sample cost behind the simulated clock. Training a sample costs about three times as much (forward,
+    /// and a backward pass of about twice the forward).
+    /// </summary>
+    public static long ForwardFlops(ModelKind kind) => kind switch
+    {
+        // conv 3x3x1 -> 26x26x32; linear 32*13*13 -> 10
+        ModelKind.Cnn => 2L * (26 * 26 * 32 * 9 + 32 * 13 * 13 * 10),
+        // conv 5x5x1 -> 28x28x32; conv 5x5x32 -> 14x14x64; linear 64*7*7 -> 512 -> 10
+        ModelKind.McMahanCnn => 2L * (28 * 28 * 32 * 25 + 14 * 14 * 64 * 32 * 25 + 64 * 7 * 7 * 512 + 512 * 10),
+        ModelKind.TwoNN => 2L * (28 * 28 * 200 + 200 * 200 + 200 * 10),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
+
     /// <summary>Builds a freshly initialised model. Initialisation draws from torch's global generator.</summary>
     public static Module<Tensor, Tensor> Create(ModelKind kind) => kind switch
     {
