@@ -43,6 +43,24 @@ internal sealed class ClientRegistry
         return previous;
     }
 
+    /// <summary>
+    /// Acknowledges <paramref name="register"/> and binds its client to <paramref name="sender"/>, which the server
+    /// (<paramref name="server"/>) watches instead of any actor that spoke for the id before.
+    /// </summary>
+    public void Admit(Protocol.Training.RegisterClient register, IActorRef sender, IActorContext server)
+    {
+        sender.Tell(new Protocol.Training.ClientRegistered(register.ClientId), server.Self);
+        if (IsOwner(register.ClientId, sender))
+        {
+            return;
+        }
+        if (Register(register.ClientId, sender, register.Examples) is { } previous)
+        {
+            server.Unwatch(previous);
+        }
+        server.Watch(sender);
+    }
+
     /// <summary>Tells <paramref name="replyTo"/> <see cref="Protocol.Training.ClientsAvailable"/> once at least <paramref name="count"/> clients are registered.</summary>
     public void Await(int count, IActorRef replyTo)
     {

@@ -99,7 +99,8 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
-        _server = Context.ActorOf(ServerActor.Props(_options.Server), ServerName);
+        var server = _options.Server.Strategy.IsBuffered ? BufferedServerActor.Props(_options.Server) : ServerActor.Props(_options.Server);
+        _server = Context.ActorOf(server, ServerName);
         // Every answer the server collects restarts the watchdog.
         Context.System.EventStream.Subscribe(Self, typeof(RoundProgress));
         if (_test is not null)

@@ -62,7 +62,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         Receive<EvaluateResult>(result => OnEvaluated(result.Round, result.ClientId,
             new Evaluation(result.Loss, result.Accuracy, result.Examples), null));
         Receive<EvaluateFailed>(failed => OnEvaluated(failed.Round, failed.ClientId, null, failed.Reason));
-        Receive<RegisterClient>(OnRegister);
+        Receive<RegisterClient>(register => _clients.Admit(register, Sender, Context));
         Receive<Terminated>(OnTerminated);
         Receive<AwaitClients>(wait => _clients.Await(wait.Count, Sender));
         Receive<ClusterEvent.UnreachableMember>(unreachable =>
@@ -92,20 +92,6 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     {
         _aggregation?.Dispose();
         ClusterOfThisNode?.Unsubscribe(Self);
-    }
-
-    private void OnRegister(RegisterClient register)
-    {
-        Sender.Tell(new ClientRegistered(register.ClientId));
-        if (_clients.IsOwner(register.ClientId, Sender))
-        {
-            return;
-        }
-        if (_clients.Register(register.ClientId, Sender, register.Examples) is { } previous)
-        {
-            Context.Unwatch(previous);
-        }
-        Context.Watch(Sender);
     }
 
     private void OnTerminated(Terminated terminated)

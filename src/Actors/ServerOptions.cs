@@ -49,6 +49,8 @@ public sealed record ServerOptions(
             throw new SettingsException("server-lr", $"must be positive and finite, got {ServerLearningRate}");
         Local.Validate();
         Strategy.Validate(MinClients);
+        if (Strategy.IsBuffered && Clock is null)
+            throw new SettingsException("strategy", "fedbuff runs on the simulated clock: set clock = simulated");
         return this;
     }
 }

@@ -6,15 +6,15 @@ using AkkaFed.Host;
 var suite = new Option<string>("--suite")
 {
     Description = "throughput: the simulation against centralized training; cluster: one process against four on loopback; " +
-                  "scale: the scale targets",
+                  "scale: the scale targets; stragglers: simulated rounds with 30% slow devices against none",
     DefaultValueFactory = _ => "throughput",
 };
-suite.AcceptOnlyFromAmong("throughput", "cluster", "scale");
+suite.AcceptOnlyFromAmong("throughput", "cluster", "scale", "stragglers");
 var quick = new Option<bool>("--quick")
 {
-    Description = "throughput and scale: seconds on synthetic data; checks that the suite runs and its checks hold, its figures mean nothing",
+    Description = "throughput, scale and stragglers: seconds on synthetic data; checks that the suite runs and its checks hold, its figures mean nothing",
 };
-var rounds = new Option<int?>("--rounds") { Description = "throughput and cluster: measured rounds (default 3); scale: rounds of memory-growth (default 200)" };
+var rounds = new Option<int?>("--rounds") { Description = "throughput and cluster: measured rounds (default 3); stragglers: measured rounds each (default 6); scale: rounds of memory-growth (default 200)" };
 rounds.Validators.Add(result =>
 {
     if (result.GetValueOrDefault<int?>() is < 1 and int bad)
@@ -79,6 +79,13 @@ root.SetAction(async (parse, cancel) =>
                 ? names.Select(name => ScaleBenchmark.Targets[name]).ToArray()
                 : Enum.GetValues<ScaleTarget>();
             return await Cli.Guard(() => ScaleBenchmark.RunAsync(sizes, only, Console.Out));
+        case "stragglers":
+            var stragglers = parse.GetValue(quick) ? StragglerBenchmark.Quick : StragglerBenchmark.Tutorial;
+            if (parse.GetValue(rounds) is int measured)
+            {
+                stragglers = stragglers with { Rounds = measured };
+            }
+            return await Cli.Guard(() => StragglerBenchmark.RunAsync(stragglers, Console.Out));
         case "cluster":
             return await Cli.Guard(() => ClusterBenchmark.RunAsync(parse.GetValue(rounds) ?? 3, Console.Out));
         default:

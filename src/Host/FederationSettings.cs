@@ -112,6 +112,7 @@ public sealed record FederationSettings(
                 read.Double("dp-clipped-count-stddev")))
         {
             Overcommit = read.Double("overcommit"),
+            FedBuff = new FedBuffOptions(read.Int("concurrency"), read.Int("buffer-size"), read.Int("max-staleness"), read.Double("staleness-exponent")),
         };
         var server = new ServerOptions(read.Double("client-fraction"), read.Int("min-clients"), read.Duration("round-deadline"),
             read.Choice("client-weighting", WeightingNames), read.Double("server-lr"), local, seed)
@@ -166,7 +167,9 @@ public sealed record FederationSettings(
             throw new SettingsException("threads", $"must be at least 1, or 0 for one per core, got {Threads}");
         if (Server.MinClients > Clients)
             throw new SettingsException("min-clients", $"must be at most clients ({Clients}), got {Server.MinClients}");
-        Server.Validate();
+        if (Server.Strategy.IsBuffered && Server.Strategy.FedBuff.Concurrency > Clients)
+            throw new SettingsException("concurrency", $"must be at most clients ({Clients}), got {Server.Strategy.FedBuff.Concurrency}");
+        ServerOnItsClock().Validate();
         Faults.Validate();
         Attack.Validate();
         Devices.Validate();

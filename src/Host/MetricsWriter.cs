@@ -10,7 +10,7 @@ public sealed class MetricsWriter : IDisposable
     private static readonly string[] Columns =
     {
         "round", "succeeded", "loss", "accuracy", "test_loss", "test_accuracy", "selected", "participants",
-        "stragglers", "dropouts", "late", "duplicates", "rejected", "failed", "sim_seconds", "sim_time", "wall_seconds", "bytes_sent", "bytes_received", "epsilon", "clip_norm", "fed_loss", "fed_accuracy",
+        "stragglers", "dropouts", "late", "duplicates", "rejected", "failed", "mean_staleness", "sim_seconds", "sim_time", "wall_seconds", "bytes_sent", "bytes_received", "epsilon", "clip_norm", "fed_loss", "fed_accuracy",
     };
 
     private readonly StreamWriter _csv;
@@ -35,7 +35,7 @@ public sealed class MetricsWriter : IDisposable
         var values = new object?[]
         {
             m.Round, m.Succeeded, m.Loss, m.Accuracy, m.Test?.Loss, m.Test?.Accuracy, m.Selected, m.Participants,
-            m.Stragglers, m.Dropouts, m.Late, m.Duplicates, m.Rejected, m.Failed, m.SimulatedSeconds, m.SimulatedTime, m.WallSeconds, m.BytesSent, m.BytesReceived, m.Epsilon, m.ClipNorm, m.FederatedTest?.Loss, m.FederatedTest?.Accuracy,
+            m.Stragglers, m.Dropouts, m.Late, m.Duplicates, m.Rejected, m.Failed, m.MeanStaleness, m.SimulatedSeconds, m.SimulatedTime, m.WallSeconds, m.BytesSent, m.BytesReceived, m.Epsilon, m.ClipNorm, m.FederatedTest?.Loss, m.FederatedTest?.Accuracy,
         };
         _csv.WriteLine(string.Join(',', values.Select(Format)));
         _csv.Flush();

@@ -80,6 +80,10 @@ public static class SimulateCommand
         {
             line += string.Create(CultureInfo.InvariantCulture, $" epsilon={epsilon:F3}");
         }
+        if (m.MeanStaleness is { } staleness)
+        {
+            line += string.Create(CultureInfo.InvariantCulture, $" staleness={staleness:F2}");
+        }
         if (m.SimulatedSeconds is { } simulated)
         {
             line += string.Create(CultureInfo.InvariantCulture, $" sim={simulated:F2}s sim_time={m.SimulatedTime:F1}s");

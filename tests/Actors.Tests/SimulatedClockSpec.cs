@@ -21,14 +21,18 @@ public sealed class SimulatedClockSpec
     private static readonly SimulatedFaults Faults = new(StragglerFraction: 0.2, StragglerDelay: TimeSpan.FromSeconds(5), DropoutFraction: 0.1, Seed: 8);
 
     private static SimulationSpec Spec(SyntheticDevices devices, SimulatedFaults faults, double fraction = 1.0, double overcommit = 1,
-        int minClients = 1, double evaluateFraction = 0)
+        int minClients = 1, double evaluateFraction = 0, FedBuffOptions? fedBuff = null)
     {
         var data = new DatasetSplit(TinyData.Create(Clients * 10, seed: 5), TinyData.Create(20, seed: 6));
         var partitions = Enumerable.Range(0, Clients).Select(k => Enumerable.Range(k * 10, 10).ToArray()).ToArray();
         var server = new ServerOptions(fraction, minClients, TimeSpan.FromSeconds(1), ClientWeighting.NumExamples, 1.0,
             new LocalTrainingOptions(Epochs: 1, BatchSize: 5, LearningRate: 0.05), Seed: 8)
         {
-            Strategy = new StrategyOptions(EvaluateFraction: evaluateFraction) { Overcommit = overcommit },
+            Strategy = new StrategyOptions(fedBuff is null ? "fedavg" : StrategyOptions.Buffered, EvaluateFraction: evaluateFraction)
+            {
+                Overcommit = overcommit,
+                FedBuff = fedBuff ?? new FedBuffOptions(),
+            },
             Clock = SimulatedClock.For(ModelKind.TwoNN, DeviceProfiles.Synthetic(devices), faults),
         };
         return new SimulationSpec(ModelKind.TwoNN, data, partitions, server, faults, Workers: 2) { TrainerCounters = new TrainerPoolCounters() };
@@ -144,5 +148,41 @@ public sealed class SimulatedClockSpec
         Assert.True(m.FederatedTest!.Examples < Clients * 10, $"{m.FederatedTest.Examples} examples evaluated");
         // Training lasts its deadline (slow clients are stragglers), and evaluation its own.
         Assert.Equal(2.0, m.SimulatedSeconds);
+    }
+
+    [Fact]
+    public async Task FedBuff_gives_the_same_model_and_metrics_on_a_host_slowed_down_and_weighs_stale_updates()
+    {
+        var fast = Spec(StragglerHeavy, Faults, fedBuff: new FedBuffOptions(Concurrency: 8, BufferSize: 4, MaxStaleness: 2));
+        var slowed = fast with { HostDelay = TimeSpan.FromMilliseconds(30), TrainerCounters = new TrainerPoolCounters() };
+
+        var (a, aMetrics) = await Run(fast, rounds: 6);
+        var (b, bMetrics) = await Run(slowed, rounds: 6);
+
+        Assert.Equal(WithoutWallTime(aMetrics), WithoutWallTime(bMetrics));
+        Assert.Equal(a.Weights, b.Weights);
+        Assert.All(aMetrics, m => Assert.True(m.Succeeded, m.FailureReason));
+        Assert.All(aMetrics, m => Assert.Equal(4, m.Participants));
+        // Eight train at once and the model moves every four updates: most updates are a version or more old.
+        Assert.Contains(aMetrics, m => m.MeanStaleness > 0);
+        Assert.Contains(aMetrics, m => m.Stragglers + m.Dropouts > 0);
+        Assert.True(a.SimulatedTime > 0);
+        Assert.Equal(7, a.Round);
+    }
+
+    [Fact]
+    public async Task FedBuff_trains_only_clients_that_beat_their_deadline()
+    {
+        // Half the devices are 100 times slower: they are sent the model, hold their slot until the deadline and are
+        // never trained.
+        var spec = Spec(new SyntheticDevices(SlowFraction: 0.5, SlowFactor: 100, Seed: 4), SimulatedFaults.None,
+            fedBuff: new FedBuffOptions(Concurrency: 5, BufferSize: 3));
+
+        var (_, metrics) = await Run(spec, rounds: 3);
+
+        int delivered = metrics.Sum(m => m.Participants + m.Late + m.Failed + m.Rejected);
+        Assert.True(metrics.Sum(m => m.Stragglers) > 0);
+        // The host trained the delivered updates and, at most, the clients still in flight at the end: never a straggler.
+        Assert.InRange(spec.TrainerCounters!.Finished, delivered, delivered + 5);
     }
 }

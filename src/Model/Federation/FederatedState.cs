@@ -62,6 +62,10 @@ public sealed record RoundMetrics(
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public double? SimulatedTime { get; init; }
 
+    /// <summary>FedBuff: how many model versions old the step's updates were, on average; null for synchronous rounds.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public double? MeanStaleness { get; init; }
+
     /// <summary>Protocol payload bytes the server sent to remote clients this round (0 in one process).</summary>
     public long BytesSent { get; init; }
 

@@ -24,6 +24,10 @@ public static class Strategies
         {
             throw StrategyOptions.NotAStrategy(options.Name);
         }
+        if (options.IsBuffered)
+        {
+            throw new InvalidOperationException("fedbuff is asynchronous: the buffered server runs it, not a strategy of rounds");
+        }
         var sampling = new Sampling(fraction, minClients, options.EvaluateFraction, seed) { Overcommit = options.Overcommit };
         var aggregator = Aggregator(options, weighting);
         IServerOptimizer Optimizer(string name) =>

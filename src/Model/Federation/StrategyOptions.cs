@@ -32,7 +32,15 @@ public sealed record StrategyOptions(
     /// <summary>Over-commitment: ask ⌈k·C⌉ clients, keep the first k updates (FedScale's 1.3); 1 is off.</summary>
     public double Overcommit { get; init; } = 1;
 
-    public static readonly IReadOnlyList<string> Names = new[] { "fedavg", "fedsgd", "fedavgm", "fedprox", "fedadagrad", "fedadam", "fedyogi" };
+    /// <summary>FedBuff's settings (strategy = fedbuff).</summary>
+    public FedBuffOptions FedBuff { get; init; } = new();
+
+    /// <summary>The asynchronous strategy: run by the buffered server, not in rounds of selected clients.</summary>
+    public const string Buffered = "fedbuff";
+
+    public bool IsBuffered => Name == Buffered;
+
+    public static readonly IReadOnlyList<string> Names = new[] { "fedavg", "fedsgd", "fedavgm", "fedprox", "fedadagrad", "fedadam", "fedyogi", Buffered };
 
     public static readonly IReadOnlyDictionary<string, AggregatorKind> Aggregators = new Dictionary<string, AggregatorKind>
     {
@@ -92,6 +100,19 @@ public sealed record StrategyOptions(
         if (!(Overcommit >= 1) || double.IsInfinity(Overcommit))
             throw new SettingsException("overcommit", $"must be at least 1 (1 is off) and finite, got {Overcommit}");
         Privacy?.Validate();
+        if (IsBuffered)
+        {
+            FedBuff.Validate();
+            // FedBuff's step is its own staleness-weighted mean with server SGD: nothing else composes with it yet.
+            if (Aggregator != AggregatorKind.Mean || NormBound > 0)
+                throw new SettingsException("aggregator", "fedbuff combines updates with its staleness-weighted mean: use aggregator = mean and norm-bound = 0");
+            if (Privacy is { Enabled: true })
+                throw new SettingsException(DpSettings.ClipNorm, "DP-FedAvg's accounting is for synchronous rounds: set dp-clip-norm = 0 with strategy = fedbuff");
+            if (Overcommit > 1)
+                throw new SettingsException("overcommit", "fedbuff keeps concurrency clients training instead: set overcommit = 1");
+            if (EvaluateFraction > 0)
+                throw new SettingsException("evaluate-fraction", "fedbuff has no evaluation phase: set evaluate-fraction = 0 (the test set is still evaluated every step)");
+        }
         if (Privacy is { Enabled: true } && Overcommit > 1)
             throw new SettingsException("overcommit",
                 $"DP-FedAvg divides the noisy sum by the clients selected, which over-commitment inflates: use overcommit = 1 with {DpSettings.ClipNorm} (overcommit is {Overcommit})");

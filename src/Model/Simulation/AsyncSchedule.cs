@@ -1,0 +1,112 @@
+using AkkaFed.Model.Federation;
+
+namespace AkkaFed.Model.Simulation;
+
+/// <summary>What becomes of a client sent the model in an asynchronous run.</summary>
+public enum Dispatch
+{
+    /// <summary>It trains and its update arrives at <see cref="InFlight.End"/>.</summary>
+    Delivers,
+
+    /// <summary>It would finish after the deadline: never trained, its slot frees at the deadline.</summary>
+    PastDeadline,
+
+    /// <summary>It drops out or goes offline: never trained, its slot frees at the deadline.</summary>
+    DropsOut,
+}
+
+/// <summary>One client in flight: sent model version <paramref name="Version"/> at <paramref name="Start"/>, done (or given up on) at <paramref name="End"/>.</summary>
+public sealed record InFlight(long Sequence, string ClientId, int Version, double Start, double End, Dispatch Outcome);
+
+/// <summary>
+/// The simulated clock of an asynchronous run (FedBuff): which clients are in flight, from which model version,
+/// and when each is done. Slots are filled at the current simulated time with clients drawn uniformly from the
+/// idle ones online then; events come out in order of simulated time (ties by dispatch order), so the order in
+/// which updates count, and so the whole run, is fixed by the seed and the settings, never by the host.
+/// </summary>
+public sealed class AsyncSchedule
+{
+    private readonly SimulatedClock _clock;
+    private readonly int _concurrency;
+    private readonly double _deadline;
+    private readonly int _seed;
+    private readonly SortedSet<InFlight> _inFlight = new(Comparer<InFlight>.Create((a, b) =>
+        a.End != b.End ? a.End.CompareTo(b.End) : a.Sequence.CompareTo(b.Sequence)));
+    private readonly HashSet<string> _busy = new(StringComparer.Ordinal);
+    private long _sequence;
+
+    /// <param name="deadline">Simulated seconds a client is given before its slot is freed without an update.</param>
+    public AsyncSchedule(SimulatedClock clock, int concurrency, double deadline, int seed, double now)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(concurrency);
+        _clock = clock;
+        _concurrency = concurrency;
+        _deadline = deadline;
+        _seed = seed;
+        Now = now;
+    }
+
+    /// <summary>Simulated seconds since the run began.</summary>
+    public double Now { get; private set; }
+
+    public int Count => _inFlight.Count;
+
+    /// <summary>The client in flight that is done first; null when none is in flight.</summary>
+    public InFlight? Next => _inFlight.Count == 0 ? null : _inFlight.Min;
+
+    public bool IsInFlight(string clientId) => _busy.Contains(clientId);
+
+    /// <summary>
+    /// Sends model <paramref name="version"/> to idle clients of <paramref name="registered"/> (in a fixed order) that
+    /// are online now, until <c>concurrency</c> are in flight or none is left; returns them in dispatch order.
+    /// </summary>
+    /// <param name="examples">The training samples of a client.</param>
+    public IReadOnlyList<InFlight> Fill(IReadOnlyList<string> registered, int version, Func<string, int> examples, int epochs, long modelBytes)
+    {
+        var sent = new List<InFlight>();
+        if (_inFlight.Count >= _concurrency)
+        {
+            return sent;
+        }
+        var idle = registered.Where(id => !_busy.Contains(id) && _clock.IsOnline(id, Now)).ToList();
+        while (_inFlight.Count < _concurrency && idle.Count > 0)
+        {
+            int pick = StableSeed.Mix(_seed, (int)(_sequence & int.MaxValue), "fedbuff") % idle.Count;
+            string clientId = idle[pick];
+            idle.RemoveAt(pick);
+            var timing = _clock.Train(version, clientId, examples(clientId), epochs, modelBytes, Now);
+            var outcome = timing.DropsOut ? Dispatch.DropsOut : timing.Seconds > _deadline ? Dispatch.PastDeadline : Dispatch.Delivers;
+            var entry = new InFlight(_sequence++, clientId, version, Now,
+                Now + (outcome == Dispatch.Delivers ? timing.Seconds : _deadline), outcome);
+            _inFlight.Add(entry);
+            _busy.Add(clientId);
+            sent.Add(entry);
+        }
+        return sent;
+    }
+
+    /// <summary>Takes <see cref="Next"/> out of flight and moves the clock to when it is done.</summary>
+    public InFlight Pop()
+    {
+        var next = Next ?? throw new InvalidOperationException("no client is in flight");
+        _inFlight.Remove(next);
+        _busy.Remove(next.ClientId);
+        Now = Math.Max(Now, next.End);
+        return next;
+    }
+
+    /// <summary>
+    /// With nobody in flight and nobody online: moves the clock to the first time one of <paramref name="registered"/>
+    /// is online again; false if none ever is.
+    /// </summary>
+    public bool WaitForSomeoneOnline(IReadOnlyList<string> registered)
+    {
+        double next = registered.Select(id => _clock.Devices.For(id).Availability.NextOnline(Now)).DefaultIfEmpty(double.PositiveInfinity).Min();
+        if (double.IsInfinity(next) || next <= Now)
+        {
+            return false;
+        }
+        Now = next;
+        return true;
+    }
+}
