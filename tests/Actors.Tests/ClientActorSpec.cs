@@ -88,20 +88,6 @@ public sealed class ClientActorSpec : TestKit, IDisposable
     }
 
     [Fact]
-    public void A_simulated_dropout_never_replies_and_a_straggler_replies_late()
-    {
-        var dropper = StartClient(Enumerable.Range(0, 10).ToArray(), new SimulatedFaults(DropoutFraction: 1.0));
-        dropper.Tell(new FitRequest(1, _global, new LocalTrainingOptions(), Seed: 1));
-        ExpectNoMsg(TimeSpan.FromMilliseconds(500));
-
-        var delay = TimeSpan.FromSeconds(1.5);
-        var straggler = StartClient(Enumerable.Range(0, 10).ToArray(), new SimulatedFaults(StragglerFraction: 1.0, StragglerDelay: delay));
-        straggler.Tell(new FitRequest(1, _global, new LocalTrainingOptions(), Seed: 1));
-        ExpectNoMsg(TimeSpan.FromSeconds(1));
-        Assert.Equal(1, ExpectMsg<FitResult>(TimeSpan.FromSeconds(30)).Round);
-    }
-
-    [Fact]
     public void Many_clients_share_one_model_per_worker_thread()
     {
         var clients = Enumerable.Range(0, 8)
