@@ -100,6 +100,22 @@ public sealed class SimulateTests
     }
 
     [Fact]
+    public async Task On_the_wall_clock_rounds_report_no_simulated_time()
+    {
+        using var folder = new TempDirectory();
+
+        var (output, csv) = await Simulate(folder,
+            ("dataset", "synthetic"), ("clients", "5"), ("samples-per-client", "20"), ("rounds", "1"), ("clock", "wall"));
+
+        Assert.Contains("wall clock", output);
+        var row = csv[1].Split(',');
+        var header = csv[0].Split(',');
+        Assert.Equal("", row[Array.IndexOf(header, "sim_seconds")]);
+        Assert.Equal("", row[Array.IndexOf(header, "sim_time")]);
+        Assert.Equal(5, Column(csv, 1, "participants"));
+    }
+
+    [Fact]
     public void A_cluster_refuses_the_simulated_clock()
     {
         var (exit, _, error) = Akkafed("server", "--dataset", "synthetic", "--clock", "simulated", "--seed-nodes", "akka.tcp://akkafed@127.0.0.1:1");
