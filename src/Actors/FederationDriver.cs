@@ -32,7 +32,9 @@ public sealed record RunOptions(
 /// <see cref="ServerActor"/> runs each round; the driver then evaluates the new model on the test set, writes a
 /// checkpoint (when configured), reports the round, counts failed rounds in a row, and starts the next round or
 /// ends the run. If its node dies, the next driver reads the checkpoint and continues: at most the round in
-/// flight is redone. A watchdog ends a run whose server stops making progress, so a run never hangs.
+/// flight is redone. A watchdog ends a run whose server stops making progress, so a run never hangs. A server that
+/// throws is replaced, never restarted in place: a new actor makes every client see the old one terminate and
+/// register again, and the round in flight runs again once min-clients are back.
 /// </summary>
 public sealed class FederationDriver : ReceiveActor, IWithTimers
 {
@@ -59,6 +61,7 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
     private Task? _evaluation;
     private FederatedState _state = new(1, Array.Empty<float>());
     private int _failuresInARow;
+    private bool _roundInFlight;
 
     // The run in progress: its last round, its failure limit, and who asked for it (Nobody for the singleton).
     private int _lastRound;
@@ -97,10 +100,19 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         public static readonly WaitedForClients Instance = new();
     }
 
-    protected override void PreStart()
+    /// <summary>A server that throws is stopped and replaced (<see cref="ReplaceServer"/>): restarted in place, it would keep its actor ref and forget every client.</summary>
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(_ => Directive.Stop);
+
+    private void StartServer()
     {
         var server = _options.Server.Strategy.IsBuffered ? BufferedServerActor.Props(_options.Server) : ServerActor.Props(_options.Server);
         _server = Context.ActorOf(server, ServerName);
+        Context.Watch(_server);
+    }
+
+    protected override void PreStart()
+    {
+        StartServer();
         // Every answer the server collects restarts the watchdog.
         Context.System.EventStream.Subscribe(Self, typeof(RoundProgress));
         if (_test is not null)
@@ -150,16 +162,25 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         _torchThreads?.Dispose();
     }
 
-    /// <summary>Clients register with the server through the driver, wherever it runs.</summary>
-    private void Membership()
+    /// <summary>
+    /// Clients register with the server through the driver, wherever it runs. When the server fails, a new one
+    /// starts and <paramref name="serverReplaced"/> tells it what the old one was asked to wait for.
+    /// </summary>
+    private void Membership(Action? serverReplaced = null)
     {
         Receive<RegisterClient>(register => _server.Forward(register));
         Receive<AwaitClients>(wait => _server.Forward(wait));
+        Receive<Terminated>(terminated => terminated.ActorRef.Equals(_server), _ =>
+        {
+            _log.Warning("The server failed: starting a new one, with which the clients register again");
+            StartServer();
+            serverReplaced?.Invoke();
+        });
     }
 
     private void Starting()
     {
-        Membership();
+        Membership(() => _server.Tell(new AwaitClients(_options.WaitForClients)));
         Receive<ClientsAvailable>(available =>
         {
             _log.Info("{0} clients registered; starting at round {1}", available.Count, _state.Round);
@@ -187,7 +208,16 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
 
     private void Running()
     {
-        Membership();
+        Membership(() =>
+        {
+            if (!_roundInFlight)
+            {
+                return;
+            }
+            // The round in flight died with the server: run it again once min-clients have registered with the new one.
+            Timers.Cancel("watchdog");
+            Become(Recovering);
+        });
         Receive<ClientsAvailable>(_ => { });
         Receive<RunRounds>(run => Sender.Tell(new RoundRefused(run.From.Round, $"a run is in progress at round {_state.Round}")));
         Receive<StopRun>(_ => _lastRound = Math.Min(_lastRound, _state.Round));
@@ -202,6 +232,27 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         Receive<RoundOverdue>(_ => { });
     }
 
+    /// <summary>After the server failed mid-round: the round runs again once min-clients are back, or after one round-deadline.</summary>
+    private void Recovering()
+    {
+        _server.Tell(new AwaitClients(_options.Server.MinClients));
+        Timers.StartSingleTimer("wait-for-clients", WaitedForClients.Instance, _options.Server.RoundDeadline);
+        Membership(() => _server.Tell(new AwaitClients(_options.Server.MinClients)));
+        Receive<ClientsAvailable>(_ => Resume());
+        Receive<WaitedForClients>(_ => Resume());
+        Receive<StopRun>(_ => _lastRound = Math.Min(_lastRound, _state.Round));
+        Receive<RunRounds>(run => Sender.Tell(new RoundRefused(run.From.Round, $"a run is in progress at round {_state.Round}")));
+        Receive<RoundProgress>(_ => { });
+        Receive<RoundOverdue>(_ => { });
+    }
+
+    private void Resume()
+    {
+        Timers.Cancel("wait-for-clients");
+        Become(Running);
+        NextRound();
+    }
+
     private void Finished()
     {
         Membership();
@@ -214,6 +265,7 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
 
     private void NextRound()
     {
+        _roundInFlight = true;
         StartWatchdog();
         _server.Tell(new RunRound(_state));
     }
@@ -223,6 +275,7 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
     private void OnRoundCompleted(RoundCompleted done)
     {
         Timers.Cancel("watchdog");
+        _roundInFlight = false;
         if (_evaluator is null || _test is null)
         {
             Self.Tell(new Evaluated(done, null));

@@ -49,4 +49,25 @@ public sealed class FederationDriverSpec() : TestKit("akka.scheduler.implementat
         Assert.Equal(1, first.ExpectMsg<FitRequest>().Round);
         Assert.Equal(1, second.ExpectMsg<FitRequest>().Round);
     }
+
+    [Fact]
+    public void A_server_that_crashes_is_replaced_its_clients_register_again_and_the_round_in_flight_runs_again()
+    {
+        var driver = Sys.ActorOf(FederationDriver.Props(Options(minClients: 1, waitForClients: 1), test: null));
+        var client = CreateTestProbe();
+        client.Send(driver, new RegisterClient("client-1", 10));
+        client.ExpectMsg<ClientRegistered>();
+        var server = client.LastSender;
+        client.Watch(server);
+        Assert.Equal(1, client.ExpectMsg<FitRequest>().Round);
+
+        // Whatever makes the server throw: a restarted server would keep its actor ref and forget every client.
+        server.Tell(Akka.Actor.Kill.Instance, Akka.Actor.ActorRefs.NoSender);
+
+        client.ExpectTerminated(server);
+        client.Send(driver, new RegisterClient("client-1", 10));
+        client.ExpectMsg<ClientRegistered>();
+        Assert.NotEqual(server, client.LastSender);
+        Assert.Equal(1, client.ExpectMsg<FitRequest>().Round);
+    }
 }
