@@ -138,4 +138,22 @@ public sealed class RoundTests
         Assert.Equal(new[] { new ClientFailure("b", "past the deadline (simulated)") }, round.EvaluationFailuresInOrder);
         Assert.Equal(1.75, round.CloseEvaluation().Metrics(0).SimulatedSeconds);
     }
+
+    [Fact]
+    public void A_failed_rounds_reason_names_a_few_failures_each_cut_short_however_many_clients_failed_and_at_what_length()
+    {
+        var ids = Enumerable.Range(0, 500).Select(i => $"client-{i:D5}").ToArray();
+        var round = Open(ids);
+        foreach (var id in ids)
+        {
+            (round, _) = round.TrainingFailed(4, id, new string('x', 100_000), fromOwner: true);
+        }
+
+        round = round.CloseTraining(minClients: 1, deadlinePassed: false);
+
+        Assert.StartsWith("0 updates after every selected client answered, min-clients is 1 (client-00000 failed: xxx", round.FailureReason);
+        Assert.Contains("495 more failed", round.FailureReason);
+        Assert.InRange(round.FailureReason!.Length, 100, 2_000);
+        Assert.All(round.Book.Failures.Values, reason => Assert.True(reason.Length < 300));
+    }
 }

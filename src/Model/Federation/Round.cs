@@ -120,6 +120,9 @@ public sealed record Round
     /// <summary>A round that could not start still takes simulated time: the server waited <paramref name="seconds"/> for clients.</summary>
     public Round Waited(double seconds) => this with { SimulatedSeconds = (SimulatedSeconds ?? 0) + seconds };
 
+    /// <summary>How many failed clients a round's failure reason names.</summary>
+    public const int FailuresNamed = 5;
+
     private const string PastDeadlineReason = "past the deadline (simulated)";
     private const string DroppedOutReason = "dropped out (simulated)";
 
@@ -183,7 +186,13 @@ public sealed record Round
             return this with { Phase = RoundPhase.Done, Succeeded = true };
         }
         string why = deadlinePassed || !PastDeadline.IsEmpty || !DroppedOut.IsEmpty ? "by the deadline" : "after every selected client answered";
-        var lost = Book.Failures.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key} failed: {f.Value}").ToList();
+        // A round's reason travels in every report of the run: it names a few failures, each cut short, never all.
+        var failures = Book.Failures.OrderBy(f => f.Key, StringComparer.Ordinal).ToList();
+        var lost = failures.Take(FailuresNamed).Select(f => $"{f.Key} failed: {FailureText.Bound(f.Value)}").ToList();
+        if (failures.Count > FailuresNamed)
+        {
+            lost.Add($"{failures.Count - FailuresNamed} more failed");
+        }
         if (Book.Rejected > 0)
         {
             lost.Add($"{Book.Rejected} rejected");
@@ -195,7 +204,7 @@ public sealed record Round
     /// <summary>Training succeeded but the strategy could not combine the updates: the round fails, the model is kept.</summary>
     public Round AggregationFailed(string reason) =>
         Phase == RoundPhase.Done && Succeeded
-            ? this with { Succeeded = false, FailureReason = $"aggregation failed: {reason}" }
+            ? this with { Succeeded = false, FailureReason = $"aggregation failed: {FailureText.Bound(reason)}" }
             : throw new InvalidOperationException($"round {Number} has no aggregation to fail");
 
     /// <summary>Selected clients that did not deliver, in selection order, for the strategy: failed, or no answer by the deadline.</summary>
@@ -238,7 +247,7 @@ public sealed record Round
         }
         return result is not null
             ? (this with { Evaluations = Evaluations.Add(clientId, result) }, Verdict.Accepted)
-            : (this with { EvaluationFailures = EvaluationFailures.Add(clientId, failure ?? "evaluation failed") }, Verdict.Failed);
+            : (this with { EvaluationFailures = EvaluationFailures.Add(clientId, FailureText.Bound(failure ?? "evaluation failed")) }, Verdict.Failed);
     }
 
     /// <summary>Closes evaluation, by the deadline or because every evaluator answered.</summary>
@@ -280,4 +289,14 @@ public sealed record Round
             BytesReceived = BytesReceived,
         };
     }
+}
+
+/// <summary>Failure texts come from clients and exceptions, of any length: what is reported of them is bounded.</summary>
+public static class FailureText
+{
+    public const int MaxLength = 200;
+
+    /// <summary><paramref name="text"/>, or its first <paramref name="max"/> characters and how many more there were.</summary>
+    public static string Bound(string text, int max = MaxLength) =>
+        text.Length <= max ? text : $"{text[..max]}... ({text.Length - max} more characters)";
 }

@@ -118,7 +118,7 @@ public sealed record RoundBook
         {
             return (this with { Duplicates = Duplicates + 1 }, Verdict.Duplicate);
         }
-        return (this with { Failures = Failures.Add(clientId, reason) }, Verdict.Failed);
+        return (this with { Failures = Failures.Add(clientId, FailureText.Bound(reason)) }, Verdict.Failed);
     }
 
     /// <summary>Example-weighted mean of the clients' training loss and accuracy.</summary>
