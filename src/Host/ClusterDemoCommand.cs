@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using AkkaFed.Model;
 
 namespace AkkaFed.Host;
@@ -57,25 +58,49 @@ public static class ClusterDemoCommand
         });
 
         Console.WriteLine($"cluster-demo: 1 server and {clientNodes} client processes on 127.0.0.1, {clients} clients, {rounds} rounds");
-        using var server = Start("server", common.Concat(new[] { "--port", $"{port}", "--checkpoint-dir", checkpoints, "--output", output })
-            .Prepend("server"));
-        var nodes = Enumerable.Range(0, clientNodes)
-            .Select(k => Start($"client-{k}",
-                common.Concat(new[] { "--port", "0", "--partition-index", $"{k}", "--partition-count", $"{clientNodes}" }).Prepend("client")))
-            .ToList();
+        // Every node started is killed on the way out: when a later start throws, on Ctrl+C, and on SIGTERM.
+        var nodes = new List<NodeProcess>();
+        void KillAll()
+        {
+            lock (nodes)
+            {
+                nodes.ForEach(node => node.Dispose());
+            }
+        }
+        // SIGTERM (and SIGHUP, SIGQUIT) end this process without unwinding it: the nodes are killed first.
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => KillAll());
+        using var onHangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, _ => KillAll());
+        using var onQuit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, _ => KillAll());
         try
         {
-            int exit = await server.WaitForExit(TimeSpan.FromMinutes(5 + 2 * rounds));
-            foreach (var node in nodes)
+            NodeProcess Node(string name, IEnumerable<string> args)
             {
-                await node.WaitForExit(TimeSpan.FromSeconds(30));
+                var node = Start(name, args);
+                lock (nodes)
+                {
+                    nodes.Add(node);
+                }
+                Console.WriteLine($"cluster-demo: started {name} (pid {node.Id})");
+                return node;
+            }
+            var server = Node("server", common.Concat(new[] { "--port", $"{port}", "--checkpoint-dir", checkpoints, "--output", output })
+                .Prepend("server"));
+            for (int k = 0; k < clientNodes; k++)
+            {
+                Node($"client-{k}",
+                    common.Concat(new[] { "--port", "0", "--partition-index", $"{k}", "--partition-count", $"{clientNodes}" }).Prepend("client"));
+            }
+            int exit = await server.WaitForExit(TimeSpan.FromMinutes(5 + 2 * rounds), cancel);
+            foreach (var node in nodes.Skip(1))
+            {
+                await node.WaitForExit(TimeSpan.FromSeconds(30), cancel);
             }
             Console.WriteLine(exit == 0 ? $"cluster-demo: done; metrics in {output}" : $"cluster-demo: the server exited with {exit}");
             return exit;
         }
         finally
         {
-            nodes.ForEach(node => node.Dispose());
+            KillAll();
         }
     }
 }

@@ -21,6 +21,9 @@ public sealed class NodeProcess : IDisposable
 
     public string Name { get; }
 
+    /// <summary>The operating system's id of the process.</summary>
+    public int Id => _process.Id;
+
     /// <summary>
     /// Starts <c>akkafed</c> with <paramref name="args"/> and hands each line it prints, standard output and error,
     /// to <paramref name="onLine"/> (from two threads: the two streams are read apart).
@@ -59,18 +62,23 @@ public sealed class NodeProcess : IDisposable
         return new NodeProcess(name, process);
     }
 
-    /// <summary>Waits for the process to exit; kills it and throws if it has not within <paramref name="timeout"/>.</summary>
-    public async Task<int> WaitForExit(TimeSpan timeout)
+    /// <summary>
+    /// Waits for the process to exit; kills it and throws if it has not within <paramref name="timeout"/>, or when
+    /// <paramref name="cancel"/> is cancelled.
+    /// </summary>
+    public async Task<int> WaitForExit(TimeSpan timeout, CancellationToken cancel = default)
     {
-        using var cancel = new CancellationTokenSource(timeout);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        limit.CancelAfter(timeout);
         try
         {
-            await _process.WaitForExitAsync(cancel.Token);
+            await _process.WaitForExitAsync(limit.Token);
             return _process.ExitCode;
         }
         catch (OperationCanceledException)
         {
             Dispose();
+            cancel.ThrowIfCancellationRequested();
             throw new TimeoutException($"{Name} did not exit within {timeout.TotalSeconds:F0}s");
         }
     }
