@@ -128,14 +128,22 @@ public static class ClusterCommands
                     break;
             }
         }), "run-watcher"));
+        var serversGone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        system.ActorOf(ServerPresence.Props(node.ServerGrace, () =>
+        {
+            output.WriteLine($"no server node for {node.ServerGrace.TotalSeconds:F0}s: the run's end was not heard; giving up");
+            serversGone.TrySetResult();
+        }), "server-presence");
 
-        return Report(await WaitForEnd(ended.Task, system, cancel), output);
+        var end = await WaitForEnd(ended.Task, system, cancel, serversGone.Task);
+        return end is null && serversGone.Task.IsCompleted ? 1 : Report(end, output);
     }
 
-    private static async Task<RunEvents.Ended?> WaitForEnd(Task<RunEvents.Ended> ended, ActorSystem system, CancellationToken cancel)
+    private static async Task<RunEvents.Ended?> WaitForEnd(Task<RunEvents.Ended> ended, ActorSystem system, CancellationToken cancel,
+        Task? givenUp = null)
     {
         var cancelled = Task.Delay(Timeout.Infinite, cancel);
-        var finished = await Task.WhenAny(ended, system.WhenTerminated, cancelled);
+        var finished = await Task.WhenAny(ended, system.WhenTerminated, cancelled, givenUp ?? Task.Delay(Timeout.Infinite, cancel));
         // Leave the cluster gracefully, so the others need not wait for the failure detector.
         await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
         return finished == ended ? ended.Result : null;

@@ -21,6 +21,12 @@ public sealed record NodeSettings(
 {
     private const string Prefix = "cluster.";
 
+    /// <summary>
+    /// Client nodes: how long the cluster may hold no server node before this node stops waiting for the end of the
+    /// run (whose announcement it may have missed) and exits with an error.
+    /// </summary>
+    public TimeSpan ServerGrace { get; init; } = TimeSpan.FromMinutes(1);
+
     public static NodeSettings Create(Config config)
     {
         var section = config.GetConfig("akkafed.cluster")
@@ -31,7 +37,10 @@ public sealed record NodeSettings(
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         return new NodeSettings(host, port, seeds, Text(section, "checkpoint-dir") ?? "checkpoints",
             Int(section, "wait-for-clients"), Int(section, "partition-index"), Int(section, "partition-count"),
-            Text(section, "node-name") ?? $"{host}-{port}").Validate();
+            Text(section, "node-name") ?? $"{host}-{port}")
+        {
+            ServerGrace = Duration(section, "server-grace"),
+        }.Validate();
     }
 
     /// <summary>Throws a <see cref="SettingsException"/> naming the first setting that is out of range or contradicts another.</summary>
@@ -44,6 +53,8 @@ public sealed record NodeSettings(
             if (!seed.StartsWith("akka.tcp://akkafed@", StringComparison.Ordinal))
                 throw new SettingsException(Prefix + "seed-nodes", $"'{seed}' is not an address like akka.tcp://akkafed@host:port");
         }
+        if (ServerGrace <= TimeSpan.Zero)
+            throw new SettingsException(Prefix + "server-grace", $"must be positive, got {ServerGrace.TotalSeconds}s");
         if (WaitForClients < 0)
             throw new SettingsException(Prefix + "wait-for-clients", $"must be zero or more, got {WaitForClients}");
         if (PartitionCount < 1)
@@ -90,5 +101,18 @@ public sealed record NodeSettings(
         return int.TryParse(text, out int value)
             ? value
             : throw new SettingsException(Prefix + key, $"must be a whole number, got '{text}'");
+    }
+
+    private static TimeSpan Duration(Config section, string key)
+    {
+        var text = Text(section, key) ?? throw new SettingsException(Prefix + key, "is missing or empty");
+        try
+        {
+            return section.GetTimeSpan(key);
+        }
+        catch (Exception e) when (e is FormatException or ConfigurationException or OverflowException)
+        {
+            throw new SettingsException(Prefix + key, $"must be a duration such as 60s, got '{text}'");
+        }
     }
 }

@@ -72,6 +72,7 @@ var clusterOptions = new (string Key, string Help)[]
     ("port", "this node's port; 0 takes a free one"),
     ("seed-nodes", "comma-separated addresses to join through, e.g. akka.tcp://akkafed@10.0.0.1:4053"),
     ("checkpoint-dir", "server: where a checkpoint is written after every round (shared by all server nodes)"),
+    ("server-grace", "client: exit with an error after this long with no server node in the cluster (e.g. 60s)"),
     ("wait-for-clients", "server: clients to wait for before round 1 (0 = clients)"),
     ("partition-index", "client: this node hosts clients k, k+n, ... of a shared dataset (k)"),
     ("partition-count", "client: ... (n)"),

@@ -76,6 +76,30 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public async Task A_client_node_whose_servers_are_all_gone_gives_up_after_the_grace_instead_of_waiting_forever()
+    {
+        using var folder = new TempDirectory();
+        int port = NodeProcess.FreePort();
+        string[] shared = Paced.Concat(new[] { "--seed-nodes", Seed(port), "--clients", "2", "--rounds", "100" }).ToArray();
+
+        var server = Start("server", new[] { "server", "--port", $"{port}", "--checkpoint-dir", folder.File("checkpoints"),
+            "--output", folder.Path }.Concat(shared).ToArray());
+        using var client = Start("client", new[] { "client", "--port", "0", "--server-grace", "3s" }.Concat(shared).ToArray());
+        try
+        {
+            await client.WaitForLine(@"^round 1 done", TimeSpan.FromSeconds(120));
+            server.Kill(); // no standby, and the run's end is never announced
+
+            await client.WaitForLine(@"no server node for 3s: the run's end was not heard", TimeSpan.FromSeconds(90));
+            Assert.Equal(1, await client.WaitForExit(TimeSpan.FromSeconds(60)));
+        }
+        finally
+        {
+            server.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task A_killed_server_node_hands_over_to_the_standby_which_resumes_from_the_checkpoint()
     {
         using var folder = new TempDirectory();
