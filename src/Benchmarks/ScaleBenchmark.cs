@@ -340,12 +340,15 @@ public static class ScaleBenchmark
         {
             (state, var metrics) = await process.NextAsync(state);
             checks.AddRange(Check.FullRound(run, metrics, clients));
-            if (round == 10 || round == sizes.MemoryRounds)
+            if (round == 10 || round == sizes.MemoryRounds || (round >= 100 && round % 100 == 0))
             {
                 GC.Collect();
                 GC.WaitForPendingFinalizers();
                 resident = PeakMemory.Resident();
                 atTen = round == 10 ? resident : atTen;
+                // Where memory goes: the managed heap, and glibc's heap (in use, and held but free: fragmentation).
+                var native = PeakMemory.Malloc();
+                output.WriteLine(Format($"  round {round}: resident {resident / 1e6:F0} MB, managed heap {GC.GetGCMemoryInfo().HeapSizeBytes / 1e6:F0} MB, malloc in use {native.InUse / 1e6:F0} MB, malloc free {native.Free / 1e6:F0} MB"));
             }
         }
         checks.AddRange(Check.PoolBounds(run, counters, workers));
@@ -439,6 +442,29 @@ public static class ScaleBenchmark
         public static long Resident() => Status("VmRSS:");
 
         public static long Peak() => Status("VmHWM:");
+
+        /// <summary>glibc's malloc: bytes in use and bytes held free (mallinfo2); zeros where there is no glibc.</summary>
+        public static (long InUse, long Free) Malloc()
+        {
+            try
+            {
+                var info = mallinfo2();
+                return ((long)(info.uordblks + info.hblkhd), (long)info.fordblks);
+            }
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+            {
+                return (0, 0);
+            }
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        private struct MallInfo2
+        {
+            public nuint arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost;
+        }
+
+        [DllImport("libc", EntryPoint = "mallinfo2")]
+        private static extern MallInfo2 mallinfo2();
 
         /// <summary>Starts a new peak from the current resident size (Linux: writing 5 to clear_refs).</summary>
         public static void Reset()

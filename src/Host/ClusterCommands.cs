@@ -77,7 +77,7 @@ public static class ClusterCommands
         }), "run-watcher"));
         ClusterFederation.StartServer(system, options, test);
 
-        var result = await WaitForEnd(ended.Task, system, cancel);
+        var (result, _) = await WaitForEnd(ended.Task, system, cancel);
         if (active)
         {
             var last = new CheckpointStore(node.CheckpointDir).LoadLatest(output.WriteLine);
@@ -103,50 +103,63 @@ public static class ClusterCommands
         bool shared = node.PartitionCount > 1;
         var mine = Enumerable.Range(0, partitions.Count).Where(k => k % node.PartitionCount == node.PartitionIndex).ToArray();
 
-        var system = ActorSystem.Create("akkafed", node.AkkaConfig(ClusterFederation.ClientRole, settings.Threads).WithFallback(config));
         using var train = new TensorData(data.Train);
         using var trainers = new TrainerPool(settings.Model, torchThreads: 1);
-        var proxy = ClusterFederation.ServerProxy(system);
-        foreach (int k in mine)
+        while (true)
         {
-            string id = shared ? FederatedProcess.ClientId(k) : $"{node.NodeName}-{k:D4}";
-            system.ActorOf(ClientActor.Props(id, partitions[k], train, trainers, proxy, settings.Faults, settings.Attack), $"client-{k}");
-        }
-        output.WriteLine($"client node {Address(system)}: {mine.Length} clients of {partitions.Count} " +
-                         $"({data.Train.Name}, partition {node.PartitionIndex} of {node.PartitionCount})");
-
-        var ended = new TaskCompletionSource<RunEvents.Ended>(TaskCreationOptions.RunContinuationsAsynchronously);
-        ClusterFederation.SubscribeToRun(system, system.ActorOf(RunListener.Props(message =>
-        {
-            switch (message)
+            var system = ActorSystem.Create("akkafed", node.AkkaConfig(ClusterFederation.ClientRole, settings.Threads).WithFallback(config));
+            var proxy = ClusterFederation.ServerProxy(system);
+            foreach (int k in mine)
             {
-                case RunEvents.RoundReport report:
-                    output.WriteLine($"round {report.Metrics.Round} done: {report.Metrics.Participants}/{report.Metrics.Selected} clients");
-                    break;
-                case RunEvents.Ended end:
-                    ended.TrySetResult(end);
-                    break;
+                string id = shared ? FederatedProcess.ClientId(k) : $"{node.NodeName}-{k:D4}";
+                system.ActorOf(ClientActor.Props(id, partitions[k], train, trainers, proxy, settings.Faults, settings.Attack), $"client-{k}");
             }
-        }), "run-watcher"));
-        var serversGone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        system.ActorOf(ServerPresence.Props(node.ServerGrace, () =>
-        {
-            output.WriteLine($"no server node for {node.ServerGrace.TotalSeconds:F0}s: the run's end was not heard; giving up");
-            serversGone.TrySetResult();
-        }), "server-presence");
+            output.WriteLine($"client node {Address(system)}: {mine.Length} clients of {partitions.Count} " +
+                             $"({data.Train.Name}, partition {node.PartitionIndex} of {node.PartitionCount})");
 
-        var end = await WaitForEnd(ended.Task, system, cancel, serversGone.Task);
-        return end is null && serversGone.Task.IsCompleted ? 1 : Report(end, output);
+            var ended = new TaskCompletionSource<RunEvents.Ended>(TaskCreationOptions.RunContinuationsAsynchronously);
+            ClusterFederation.SubscribeToRun(system, system.ActorOf(RunListener.Props(message =>
+            {
+                switch (message)
+                {
+                    case RunEvents.RoundReport report:
+                        output.WriteLine($"round {report.Metrics.Round} done: {report.Metrics.Participants}/{report.Metrics.Selected} clients");
+                        break;
+                    case RunEvents.Ended end:
+                        ended.TrySetResult(end);
+                        break;
+                }
+            }), "run-watcher"));
+            var serversGone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            system.ActorOf(ServerPresence.Props(node.ServerGrace, () =>
+            {
+                output.WriteLine($"no server node for {node.ServerGrace.TotalSeconds:F0}s: the run's end was not heard; giving up");
+                serversGone.TrySetResult();
+            }), "server-presence");
+
+            var (end, removed) = await WaitForEnd(ended.Task, system, cancel, serversGone.Task);
+            if (!removed)
+            {
+                return end is null && serversGone.Task.IsCompleted ? 1 : Report(end, output);
+            }
+            // Downed (paused past the failure detector, or cut off for long): a removed member cannot come back, so
+            // the node joins again as a new one, and its clients register again.
+            output.WriteLine("this node was removed from the cluster; joining again as a new member");
+        }
     }
 
-    private static async Task<RunEvents.Ended?> WaitForEnd(Task<RunEvents.Ended> ended, ActorSystem system, CancellationToken cancel,
-        Task? givenUp = null)
+    /// <summary>
+    /// The run's end, or null when the node stopped before it; <c>Removed</c> is true when the node's actor system
+    /// ended on its own (the cluster downed it) rather than for the run, a cancellation or <paramref name="givenUp"/>.
+    /// </summary>
+    private static async Task<(RunEvents.Ended? End, bool Removed)> WaitForEnd(Task<RunEvents.Ended> ended, ActorSystem system,
+        CancellationToken cancel, Task? givenUp = null)
     {
         var cancelled = Task.Delay(Timeout.Infinite, cancel);
         var finished = await Task.WhenAny(ended, system.WhenTerminated, cancelled, givenUp ?? Task.Delay(Timeout.Infinite, cancel));
         // Leave the cluster gracefully, so the others need not wait for the failure detector.
         await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
-        return finished == ended ? ended.Result : null;
+        return (finished == ended ? ended.Result : null, finished == system.WhenTerminated && !cancel.IsCancellationRequested);
     }
 
     private static int Report(RunEvents.Ended? ended, TextWriter output)

@@ -76,6 +76,30 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public async Task A_client_node_paused_until_the_cluster_downs_it_joins_again_when_resumed_and_its_clients_take_part()
+    {
+        using var folder = new TempDirectory();
+        int port = NodeProcess.FreePort();
+        string[] shared = Paced.Concat(new[] { "--seed-nodes", Seed(port), "--clients", "4", "--rounds", "200" }).ToArray();
+
+        using var server = Start("server", new[] { "server", "--port", $"{port}", "--checkpoint-dir", folder.File("checkpoints"),
+            "--output", folder.Path }.Concat(shared).ToArray());
+        using var a = Start("client-a", new[] { "client", "--port", "0", "--partition-index", "0", "--partition-count", "2" }.Concat(shared).ToArray());
+        using var b = Start("client-b", new[] { "client", "--port", "0", "--partition-index", "1", "--partition-count", "2" }.Concat(shared).ToArray());
+
+        await server.WaitForLine(@"^Round \d+: .*clients=4/4", TimeSpan.FromSeconds(120));
+        a.Signal("STOP");
+        // Past the failure detector (4 s) and the split-brain resolver's stable-after (7 s): the cluster downs it.
+        string without = await server.WaitForLine(@"^Round (\d+): .*clients=2/2", TimeSpan.FromSeconds(120));
+        await server.WaitForLine(@"SBR took decision .* is downing", TimeSpan.FromSeconds(120));
+        a.Signal("CONT");
+
+        await a.WaitForLine(@"^this node was removed from the cluster; joining again as a new member", TimeSpan.FromSeconds(120));
+        int after = int.Parse(System.Text.RegularExpressions.Regex.Match(without, @"^Round (\d+)").Groups[1].Value);
+        await server.WaitForLine(@"^Round (\d+): .*clients=4/4", TimeSpan.FromSeconds(180), where: round => int.Parse(round.Groups[1].Value) > after);
+    }
+
+    [Fact]
     public async Task A_client_node_whose_servers_are_all_gone_gives_up_after_the_grace_instead_of_waiting_forever()
     {
         using var folder = new TempDirectory();

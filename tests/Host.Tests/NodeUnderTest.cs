@@ -57,6 +57,13 @@ internal sealed class NodeUnderTest : IDisposable
     /// <inheritdoc cref="NodeProcess.WaitForExit"/>
     public Task<int> WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
 
+    /// <summary>Sends the process a signal (STOP, CONT, TERM, ...), as <c>kill -SIGNAL</c> does.</summary>
+    public void Signal(string signal)
+    {
+        using var kill = System.Diagnostics.Process.Start("kill", new[] { $"-{signal}", $"{_process.Id}" })!;
+        kill.WaitForExit();
+    }
+
     /// <summary>Ends the process at once, as a crash would.</summary>
     public void Kill() => _process.Dispose();
 
