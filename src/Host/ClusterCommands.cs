@@ -105,6 +105,8 @@ public static class ClusterCommands
 
         using var train = new TensorData(data.Train);
         using var trainers = new TrainerPool(settings.Model, torchThreads: 1);
+        // At start the servers may still be loading; a node that joins again had servers a moment ago.
+        var firstGrace = node.ServerGrace > ServerPresence.FirstServerGrace ? node.ServerGrace : ServerPresence.FirstServerGrace;
         while (true)
         {
             var system = ActorSystem.Create("akkafed", node.AkkaConfig(ClusterFederation.ClientRole, settings.Threads).WithFallback(config));
@@ -131,9 +133,9 @@ public static class ClusterCommands
                 }
             }), "run-watcher"));
             var serversGone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            system.ActorOf(ServerPresence.Props(node.ServerGrace, () =>
+            system.ActorOf(ServerPresence.Props(node.ServerGrace, firstGrace, waited =>
             {
-                output.WriteLine($"no server node for {node.ServerGrace.TotalSeconds:F0}s: the run's end was not heard; giving up");
+                output.WriteLine($"no server node for {waited.TotalSeconds:F0}s: the run's end was not heard; giving up");
                 serversGone.TrySetResult();
             }), "server-presence");
 
@@ -145,6 +147,7 @@ public static class ClusterCommands
             // Downed (paused past the failure detector, or cut off for long): a removed member cannot come back, so
             // the node joins again as a new one, and its clients register again.
             output.WriteLine("this node was removed from the cluster; joining again as a new member");
+            firstGrace = node.ServerGrace;
         }
     }
 

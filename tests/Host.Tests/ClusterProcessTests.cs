@@ -91,7 +91,9 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
         a.Signal("STOP");
         // Past the failure detector (4 s) and the split-brain resolver's stable-after (7 s): the cluster downs it.
         string without = await server.WaitForLine(@"^Round (\d+): .*clients=2/2", TimeSpan.FromSeconds(120));
-        await server.WaitForLine(@"SBR took decision .* is downing", TimeSpan.FromSeconds(120));
+        // The leader (the server or client B, whichever has the lower address) logs the decision.
+        var downed = new[] { server, b }.Select(node => node.WaitForLine(@"SBR took decision .* is downing", TimeSpan.FromSeconds(180))).ToArray();
+        await await Task.WhenAny(downed);
         a.Signal("CONT");
 
         await a.WaitForLine(@"^this node was removed from the cluster; joining again as a new member", TimeSpan.FromSeconds(120));
