@@ -9,9 +9,11 @@ namespace AkkaFed.Actors.Serialization;
 /// by <see cref="FederationTransport"/> at <see cref="FederationTransport.ReassemblerPath"/>.
 /// </summary>
 /// <remarks>
-/// A malformed piece, or a recipient that is not an actor path of this node, is dropped with a warning and never
-/// reaches anyone: chunks cannot relay a message to a third node. Whole messages told to the recipient directly may
-/// overtake a large one in reassembly, as they could when actors joined their own chunks.
+/// A malformed piece, a transfer refused for want of room within the node's limits or its sender's quota
+/// (<see cref="ChunkAssemblerOptions"/>, read from <c>akkafed.transport</c>), or a recipient that is not an actor path
+/// of this node, is dropped with a warning and never reaches anyone: chunks cannot relay a message to a third node.
+/// Whole messages told to the recipient directly may overtake a large one in reassembly, as they could when actors
+/// joined their own chunks.
 /// </remarks>
 internal sealed class ChunkReassembler : ReceiveActor
 {
@@ -33,7 +35,7 @@ internal sealed class ChunkReassembler : ReceiveActor
         {
             if (rejection is not null)
             {
-                _log.Warning("Dropped a malformed message from {0} for {1}: {2}", Sender.Path, chunk.Recipient, rejection.Message);
+                _log.Warning("Dropped a message from {0} for {1}: {2}", Sender.Path, chunk.Recipient, rejection.Message);
             }
             return;
         }

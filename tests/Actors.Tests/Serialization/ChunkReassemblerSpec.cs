@@ -1,0 +1,83 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.Event;
+using Akka.TestKit;
+using Akka.TestKit.Xunit2;
+using AkkaFed.Actors.Serialization;
+using Xunit;
+using static AkkaFed.Actors.Protocol.Training;
+using static AkkaFed.Actors.Tests.Serialization.WireSamples;
+
+namespace AkkaFed.Actors.Tests.Serialization;
+
+/// <summary>
+/// The node's reassembler as an actor: its limits read from <c>akkafed.transport</c>. Chunks are told to it directly,
+/// as a remote node's would arrive.
+/// </summary>
+public sealed class ChunkReassemblerSpec : TestKit
+{
+    private static readonly Config Settings = ConfigurationFactory.ParseString("""
+        akkafed.transport {
+          chunk-size = 1KiB
+          max-in-flight = 2
+        }
+        """).WithFallback(FederationSerialization.Config);
+
+    private readonly TestProbe _warnings;
+
+    public ChunkReassemblerSpec() : base(Settings)
+    {
+        _warnings = CreateTestProbe();
+        Sys.EventStream.Subscribe(_warnings.Ref, typeof(Warning));
+    }
+
+    private IActorRef Reassembler => FederationTransport.Get(Sys).Reassembler;
+
+    private static FitResult Result(string id) => new(3, id, Weights(1000, id.Length), 60, 0.5, 0.75);
+
+    /// <summary>The chunks that carry <paramref name="message"/> to <paramref name="target"/>, as a remote node would send them.</summary>
+    private IReadOnlyList<Chunk> ChunksOf(FitResult message, TestProbe target)
+    {
+        var chunks = FederationTransport.Get(Sys).Prepare(message).ChunksFor(target.Ref);
+        Assert.True(chunks.Count > 2);
+        return chunks;
+    }
+
+    private void Send(IEnumerable<Chunk> chunks, TestProbe sender)
+    {
+        foreach (var chunk in chunks)
+        {
+            Reassembler.Tell(chunk, sender.Ref);
+        }
+    }
+
+    private string NextWarning(string containing) =>
+        _warnings.FishForMessage<Warning>(w => w.Message.ToString()!.Contains(containing)).Message.ToString()!;
+
+    [Fact]
+    public void The_node_has_one_budget_for_all_its_recipients_and_senders_read_from_its_configuration()
+    {
+        var targets = Enumerable.Range(1, 3).Select(i => CreateTestProbe($"target-{i}")).ToArray();
+        var senders = Enumerable.Range(1, 3).Select(i => CreateTestProbe($"sender-{i}")).ToArray();
+        var chunks = targets.Select((t, i) => ChunksOf(Result($"r-{i + 1}"), t)).ToArray();
+        Send(chunks[0].Take(1), senders[0]);
+        Send(chunks[1].Take(1), senders[1]);
+
+        // A third recipient, from a third sender: still the same node, whose max-in-flight = 2 is reached.
+        Send(chunks[2].Take(1), senders[2]);
+
+        var refusal = NextWarning("Refused transfer");
+        Assert.Contains($"from {senders[2].Ref.Path}: this node has 2 unfinished transfers, the most it holds (akkafed.transport.max-in-flight)",
+            refusal);
+        Send(chunks[0].Skip(1), senders[0]);
+        Send(chunks[1].Skip(1), senders[1]);
+        Assert.Equal("r-1", targets[0].ExpectMsg<FitResult>().ClientId);
+        Assert.Equal("r-2", targets[1].ExpectMsg<FitResult>().ClientId);
+        Assert.Equal(senders[0].Ref, targets[0].LastSender);
+        // The rest of the refused transfer reaches nobody; the first message the third target gets is a later one.
+        Send(chunks[2].Skip(1), senders[2]);
+        Send(ChunksOf(Result("later"), targets[2]), senders[2]);
+        Assert.Equal("later", targets[2].ExpectMsg<FitResult>().ClientId);
+    }
+
+}
