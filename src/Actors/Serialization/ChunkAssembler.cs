@@ -41,6 +41,9 @@ public sealed record ChunkAssemblerOptions
     /// <summary>An unfinished transfer that received nothing for this long is dropped.</summary>
     public TimeSpan MaxAge { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>How often the node's reassembler drops transfers idle longer than <see cref="MaxAge"/>.</summary>
+    public TimeSpan SweepInterval { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The most one transfer within these limits can reserve: it must fit a sender's quota and the node.</summary>
     public long MostOneTransferReserves =>
         MaxTransferBytes + (long)MaxPieces * (ChunkAssembler.PieceOverheadBytes + FederationTransport.MaxRecipientBytes);
@@ -63,6 +66,7 @@ public sealed record ChunkAssemblerOptions
             MaxInFlightPerSender = config.GetInt(Key(nameof(MaxInFlightPerSender)), defaults.MaxInFlightPerSender),
             MaxBufferedBytesPerSender = config.GetByteSize(Key(nameof(MaxBufferedBytesPerSender)), null) ?? defaults.MaxBufferedBytesPerSender,
             MaxAge = config.GetTimeSpan(Key(nameof(MaxAge)), defaults.MaxAge, allowInfinite: false),
+            SweepInterval = config.GetTimeSpan(Key(nameof(SweepInterval)), defaults.SweepInterval, allowInfinite: false),
         };
         options.Validate();
         return options;
@@ -83,6 +87,7 @@ public sealed record ChunkAssemblerOptions
         HoldsOneTransfer(MaxBufferedBytes, nameof(MaxBufferedBytes));
         HoldsOneTransfer(MaxBufferedBytesPerSender, nameof(MaxBufferedBytesPerSender));
         Positive(MaxAge.Ticks, nameof(MaxAge));
+        Positive(SweepInterval.Ticks, nameof(SweepInterval));
     }
 
     private static void Positive(long value, string option)
@@ -126,7 +131,8 @@ public sealed record ChunkAssemblerOptions
 /// Throwing would restart the owning actor and lose them. Later pieces of a transfer that failed, was refused or was
 /// dropped are ignored without a word, until none has come for <see cref="ChunkAssemblerOptions.MaxAge"/>.</para>
 /// <para>Unfinished transfers idle longer than <see cref="ChunkAssemblerOptions.MaxAge"/> are dropped, and counted
-/// in <see cref="Dropped"/>, by <see cref="DropStale"/>, which a new transfer calls before asking for room.</para>
+/// in <see cref="Dropped"/>, by <see cref="DropStale"/>: the owning actor calls it on a timer, and a new transfer
+/// calls it before asking for room.</para>
 /// </remarks>
 public sealed class ChunkAssembler
 {

@@ -483,6 +483,7 @@ public sealed class ChunkAssemblerSpec : TestKit
               max-in-flight-per-sender = 3
               max-buffered-bytes-per-sender = 4MiB
               max-age = 90s
+              sweep-interval = 5s
             }
             """);
 
@@ -491,7 +492,7 @@ public sealed class ChunkAssemblerSpec : TestKit
         Assert.Equal(new ChunkAssemblerOptions
         {
             MaxTransferBytes = 1 << 20, MaxPieces = 100, MaxInFlight = 10, MaxBufferedBytes = 8 << 20, MaxInFlightPerSender = 3,
-            MaxBufferedBytesPerSender = 4 << 20, MaxAge = TimeSpan.FromSeconds(90),
+            MaxBufferedBytesPerSender = 4 << 20, MaxAge = TimeSpan.FromSeconds(90), SweepInterval = TimeSpan.FromSeconds(5),
         }, options);
         Assert.Equal(new ChunkAssemblerOptions(), ChunkAssemblerOptions.FromConfig(Akka.Configuration.ConfigurationFactory.ParseString("a = 1")));
         var e = Assert.Throws<ArgumentOutOfRangeException>(() =>
@@ -511,6 +512,7 @@ public sealed class ChunkAssemblerSpec : TestKit
         Expect("akkafed.transport.max-buffered-bytes-per-sender = 6000 cannot hold one whole transfer",
             Small with { MaxBufferedBytesPerSender = 6000 });
         Expect("akkafed.transport.max-age must be positive", new ChunkAssemblerOptions { MaxAge = TimeSpan.Zero });
+        Expect("akkafed.transport.sweep-interval must be positive", new ChunkAssemblerOptions { SweepInterval = TimeSpan.FromSeconds(-1) });
         Expect("akkafed.transport.max-in-flight must be positive", new ChunkAssemblerOptions { MaxInFlight = 0 });
         Expect("akkafed.transport.max-in-flight-per-sender must be positive", new ChunkAssemblerOptions { MaxInFlightPerSender = 0 });
         Expect("akkafed.transport.max-transfer-bytes: a message is serialized into one array",

@@ -11,17 +11,23 @@ using static AkkaFed.Actors.Tests.Serialization.WireSamples;
 namespace AkkaFed.Actors.Tests.Serialization;
 
 /// <summary>
-/// The node's reassembler as an actor: its limits read from <c>akkafed.transport</c>. Chunks are told to it directly,
-/// as a remote node's would arrive.
+/// The node's reassembler as an actor: its limits read from <c>akkafed.transport</c>, and its expiry of idle transfers
+/// on TestKit's scheduler (moved by hand, so nothing here waits for a clock). Chunks are told to it directly, as a
+/// remote node's would arrive.
 /// </summary>
 public sealed class ChunkReassemblerSpec : TestKit
 {
     private static readonly Config Settings = ConfigurationFactory.ParseString("""
+        akka.scheduler.implementation = "Akka.TestKit.TestScheduler, Akka.TestKit"
         akkafed.transport {
           chunk-size = 1KiB
           max-in-flight = 2
+          max-age = 60s
+          sweep-interval = 10s
         }
         """).WithFallback(FederationSerialization.Config);
+
+    private static readonly TimeSpan Sweep = TimeSpan.FromSeconds(10);
 
     private readonly TestProbe _warnings;
 
@@ -54,6 +60,15 @@ public sealed class ChunkReassemblerSpec : TestKit
     private string NextWarning(string containing) =>
         _warnings.FishForMessage<Warning>(w => w.Message.ToString()!.Contains(containing)).Message.ToString()!;
 
+    private void Tick(int times)
+    {
+        for (int i = 0; i < times; i++)
+        {
+            // One interval at a time: TestScheduler fires a periodic timer at most once per Advance.
+            ((TestScheduler)Sys.Scheduler).Advance(Sweep);
+        }
+    }
+
     [Fact]
     public void The_node_has_one_budget_for_all_its_recipients_and_senders_read_from_its_configuration()
     {
@@ -78,6 +93,32 @@ public sealed class ChunkReassemblerSpec : TestKit
         Send(chunks[2].Skip(1), senders[2]);
         Send(ChunksOf(Result("later"), targets[2]), senders[2]);
         Assert.Equal("later", targets[2].ExpectMsg<FitResult>().ClientId);
+    }
+
+    [Fact]
+    public void A_transfer_idle_for_max_age_is_dropped_by_the_timer_without_waiting_for_another()
+    {
+        var target = CreateTestProbe();
+        var sender = CreateTestProbe();
+        // Once a message has come through, the reassembler has started and its timer runs.
+        Send(ChunksOf(Result("first"), target), sender);
+        Assert.Equal("first", target.ExpectMsg<FitResult>().ClientId);
+        var idle = ChunksOf(Result("idle"), target);
+        var slow = ChunksOf(Result("slow"), target);
+        Send(idle.Take(1), sender);
+        Send(slow.Take(1), sender);
+
+        Tick(5);
+        // 50 s without a piece is within max-age: the slow transfer still completes.
+        Send(slow.Skip(1), sender);
+        Assert.Equal("slow", target.ExpectMsg<FitResult>().ClientId);
+        Tick(2);
+
+        Assert.Contains("Dropped 1 unfinished transfer(s) that received nothing for over 00:01:00", NextWarning("unfinished transfer"));
+        // Its rest, arriving late, completes nothing: the next message the target gets is the one after it.
+        Send(idle.Skip(1), sender);
+        Send(ChunksOf(Result("after"), target), sender);
+        Assert.Equal("after", target.ExpectMsg<FitResult>().ClientId);
     }
 
 }
