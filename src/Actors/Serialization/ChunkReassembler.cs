@@ -75,7 +75,17 @@ internal sealed class ChunkReassembler : ReceiveActor, IWithTimers
     private IActorRef? Resolve(string recipient)
     {
         var provider = ((ExtendedActorSystem)Context.System).Provider;
-        var resolved = provider.ResolveActorRef($"{provider.DefaultAddress}{recipient}");
+        IActorRef resolved;
+        try
+        {
+            resolved = provider.ResolveActorRef($"{provider.DefaultAddress}{recipient}");
+        }
+        catch (FormatException)
+        {
+            // Akka's path parser throws, instead of failing, on a uid that is not a number ("/user/a#x"); a sender
+            // chooses the recipient, so letting it through would restart this actor and lose every transfer it holds.
+            return null;
+        }
         return resolved is IInternalActorRef { IsLocal: true } && !resolved.IsNobody() ? resolved : null;
     }
 

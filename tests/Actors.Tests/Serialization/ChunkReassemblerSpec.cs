@@ -11,9 +11,9 @@ using static AkkaFed.Actors.Tests.Serialization.WireSamples;
 namespace AkkaFed.Actors.Tests.Serialization;
 
 /// <summary>
-/// The node's reassembler as an actor: its limits read from <c>akkafed.transport</c>, and its expiry of idle transfers
-/// on TestKit's scheduler (moved by hand, so nothing here waits for a clock). Chunks are told to it directly, as a
-/// remote node's would arrive.
+/// The node's reassembler as an actor: its limits read from <c>akkafed.transport</c>, its expiry of idle transfers on
+/// TestKit's scheduler (moved by hand, so nothing here waits for a clock), and its survival of hostile chunks. Chunks
+/// are told to it directly, as a remote node's would arrive.
 /// </summary>
 public sealed class ChunkReassemblerSpec : TestKit
 {
@@ -121,4 +121,43 @@ public sealed class ChunkReassemblerSpec : TestKit
         Assert.Equal("after", target.ExpectMsg<FitResult>().ClientId);
     }
 
+    [Fact]
+    public void Hostile_chunks_are_dropped_with_a_warning_and_never_restart_the_reassembler()
+    {
+        var target = CreateTestProbe("target");
+        var sender = CreateTestProbe();
+        var good = ChunksOf(Result("good"), target);
+        var recipient = good[0].Recipient;
+        var whole = Sys.Serialization.FindSerializerFor(new FitFailed(1, "c", "x")).ToBinary(new FitFailed(1, "c", "x"));
+        // Half of a sound transfer is held: were the reassembler restarted, it would be lost and never complete.
+        Send(good.Take(2), sender);
+
+        Send(new[]
+        {
+            new Chunk(9, -1, 4, "FR", recipient, new byte[] { 1 }),
+            new Chunk(9, int.MaxValue, 4, "FR", recipient, new byte[] { 1 }),
+            new Chunk(9, 0, 0, "FR", recipient, new byte[] { 1 }),
+            new Chunk(9, 0, int.MinValue, "FR", recipient, new byte[] { 1 }),
+            new Chunk(9, 0, 4, null!, recipient, new byte[] { 1 }),
+            new Chunk(9, 0, 4, "FR", null!, new byte[] { 1 }),
+            new Chunk(9, 0, 4, "FR", recipient, default),
+        }, CreateTestProbe());
+        // A transfer whose second piece declares another count than its first.
+        Send(new[]
+        {
+            new Chunk(10, 0, 3, "FR", recipient, new byte[] { 1, 2 }),
+            new Chunk(10, 1, 4, "FR", recipient, new byte[] { 1, 2 }),
+        }, sender);
+        // Whole messages for recipients that are not actors of this node, or not paths at all.
+        foreach (var nowhere in new[] { "/user/nobody", "/user/a#not-a-uid", "/user/%zz/../..", "/ /", "/system/akkafed-transport" })
+        {
+            Reassembler.Tell(new Chunk(11, 0, 1, "FF", nowhere, whole), sender.Ref);
+        }
+
+        NextWarning("Index -1 is outside 0..3");
+        Assert.Contains("/user/a#not-a-uid is not an actor path of this node", NextWarning("is not an actor path"));
+        Send(good.Skip(2), sender);
+        Assert.Equal("good", target.ExpectMsg<FitResult>().ClientId);
+        Assert.Equal(sender.Ref, target.LastSender);
+    }
 }
