@@ -29,6 +29,9 @@ public sealed class ChunkReassemblerSpec : TestKit
 
     private static readonly TimeSpan Sweep = TimeSpan.FromSeconds(10);
 
+    // Generous: a shared machine may be slow to pass a message on; this bounds nothing that is tested.
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
     private readonly TestProbe _warnings;
 
     public ChunkReassemblerSpec() : base(Settings)
@@ -58,7 +61,7 @@ public sealed class ChunkReassemblerSpec : TestKit
     }
 
     private string NextWarning(string containing) =>
-        _warnings.FishForMessage<Warning>(w => w.Message.ToString()!.Contains(containing)).Message.ToString()!;
+        _warnings.FishForMessage<Warning>(w => w.Message.ToString()!.Contains(containing), Patience).Message.ToString()!;
 
     private void Tick(int times)
     {
@@ -86,13 +89,13 @@ public sealed class ChunkReassemblerSpec : TestKit
             refusal);
         Send(chunks[0].Skip(1), senders[0]);
         Send(chunks[1].Skip(1), senders[1]);
-        Assert.Equal("r-1", targets[0].ExpectMsg<FitResult>().ClientId);
-        Assert.Equal("r-2", targets[1].ExpectMsg<FitResult>().ClientId);
+        Assert.Equal("r-1", targets[0].ExpectMsg<FitResult>(Patience).ClientId);
+        Assert.Equal("r-2", targets[1].ExpectMsg<FitResult>(Patience).ClientId);
         Assert.Equal(senders[0].Ref, targets[0].LastSender);
         // The rest of the refused transfer reaches nobody; the first message the third target gets is a later one.
         Send(chunks[2].Skip(1), senders[2]);
         Send(ChunksOf(Result("later"), targets[2]), senders[2]);
-        Assert.Equal("later", targets[2].ExpectMsg<FitResult>().ClientId);
+        Assert.Equal("later", targets[2].ExpectMsg<FitResult>(Patience).ClientId);
     }
 
     [Fact]
@@ -102,7 +105,7 @@ public sealed class ChunkReassemblerSpec : TestKit
         var sender = CreateTestProbe();
         // Once a message has come through, the reassembler has started and its timer runs.
         Send(ChunksOf(Result("first"), target), sender);
-        Assert.Equal("first", target.ExpectMsg<FitResult>().ClientId);
+        Assert.Equal("first", target.ExpectMsg<FitResult>(Patience).ClientId);
         var idle = ChunksOf(Result("idle"), target);
         var slow = ChunksOf(Result("slow"), target);
         Send(idle.Take(1), sender);
@@ -111,14 +114,14 @@ public sealed class ChunkReassemblerSpec : TestKit
         Tick(5);
         // 50 s without a piece is within max-age: the slow transfer still completes.
         Send(slow.Skip(1), sender);
-        Assert.Equal("slow", target.ExpectMsg<FitResult>().ClientId);
+        Assert.Equal("slow", target.ExpectMsg<FitResult>(Patience).ClientId);
         Tick(2);
 
         Assert.Contains("Dropped 1 unfinished transfer(s) that received nothing for over 00:01:00", NextWarning("unfinished transfer"));
         // Its rest, arriving late, completes nothing: the next message the target gets is the one after it.
         Send(idle.Skip(1), sender);
         Send(ChunksOf(Result("after"), target), sender);
-        Assert.Equal("after", target.ExpectMsg<FitResult>().ClientId);
+        Assert.Equal("after", target.ExpectMsg<FitResult>(Patience).ClientId);
     }
 
     [Fact]
@@ -157,7 +160,7 @@ public sealed class ChunkReassemblerSpec : TestKit
         NextWarning("Index -1 is outside 0..3");
         Assert.Contains("/user/a#not-a-uid is not an actor path of this node", NextWarning("is not an actor path"));
         Send(good.Skip(2), sender);
-        Assert.Equal("good", target.ExpectMsg<FitResult>().ClientId);
+        Assert.Equal("good", target.ExpectMsg<FitResult>(Patience).ClientId);
         Assert.Equal(sender.Ref, target.LastSender);
     }
 }
