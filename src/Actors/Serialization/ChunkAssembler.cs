@@ -50,9 +50,12 @@ public sealed record ChunkAssemblerOptions
 
     /// <summary>The HOCON path of the option named <paramref name="option"/>: <c>MaxAge</c> is <c>akkafed.transport.max-age</c>.</summary>
     public static string Key(string option) =>
-        ConfigPath + "." + string.Concat(option.Select((c, i) => char.IsUpper(c) && i > 0 ? "-" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
+        ConfigPath + "." + string.Concat(option.Select((c, i) =>
+            char.IsUpper(c) && i > 0 ? "-" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
 
-    /// <summary>The options under <see cref="ConfigPath"/> in <paramref name="config"/>, the defaults for those absent; validated.</summary>
+    /// <summary>
+    /// The options under <see cref="ConfigPath"/> in <paramref name="config"/>, the defaults for those absent; validated.
+    /// </summary>
     public static ChunkAssemblerOptions FromConfig(Config config)
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -64,7 +67,8 @@ public sealed record ChunkAssemblerOptions
             MaxInFlight = config.GetInt(Key(nameof(MaxInFlight)), defaults.MaxInFlight),
             MaxBufferedBytes = config.GetByteSize(Key(nameof(MaxBufferedBytes)), null) ?? defaults.MaxBufferedBytes,
             MaxInFlightPerSender = config.GetInt(Key(nameof(MaxInFlightPerSender)), defaults.MaxInFlightPerSender),
-            MaxBufferedBytesPerSender = config.GetByteSize(Key(nameof(MaxBufferedBytesPerSender)), null) ?? defaults.MaxBufferedBytesPerSender,
+            MaxBufferedBytesPerSender =
+                config.GetByteSize(Key(nameof(MaxBufferedBytesPerSender)), null) ?? defaults.MaxBufferedBytesPerSender,
             MaxAge = config.GetTimeSpan(Key(nameof(MaxAge)), defaults.MaxAge, allowInfinite: false),
             SweepInterval = config.GetTimeSpan(Key(nameof(SweepInterval)), defaults.SweepInterval, allowInfinite: false),
         };
@@ -72,7 +76,9 @@ public sealed record ChunkAssemblerOptions
         return options;
     }
 
-    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the setting when a limit is out of range or contradicts another.</summary>
+    /// <summary>
+    /// Throws <see cref="ArgumentOutOfRangeException"/> naming the setting when a limit is out of range or contradicts another.
+    /// </summary>
     public void Validate()
     {
         Positive(MaxTransferBytes, nameof(MaxTransferBytes));
@@ -104,7 +110,8 @@ public sealed record ChunkAssemblerOptions
         {
             throw new ArgumentOutOfRangeException(option, bytes,
                 $"{Key(option)} = {bytes} cannot hold one whole transfer, which reserves up to {MostOneTransferReserves} bytes: "
-                + $"{Key(nameof(MaxTransferBytes))} = {MaxTransferBytes} and the table and frames of {Key(nameof(MaxPieces))} = {MaxPieces} pieces");
+                + $"{Key(nameof(MaxTransferBytes))} = {MaxTransferBytes} and the table and frames of "
+                + $"{Key(nameof(MaxPieces))} = {MaxPieces} pieces");
         }
     }
 }
