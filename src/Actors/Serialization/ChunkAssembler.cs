@@ -1,46 +1,117 @@
 using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.Serialization;
+using System.Text;
 using Akka.Actor;
+using Akka.Configuration;
 
 namespace AkkaFed.Actors.Serialization;
 
-/// <summary>Limits that keep a <see cref="ChunkAssembler"/> (one per node) from holding unbounded memory.</summary>
+/// <summary>
+/// Limits that keep a node's <see cref="ChunkAssembler"/> from holding unbounded memory: for the whole node, and for
+/// each sender (a node sending to it). Read from HOCON by <see cref="FromConfig"/>, each under <see cref="ConfigPath"/>
+/// by its name in kebab case (<see cref="Key"/>): <c>akkafed.transport.max-in-flight-per-sender = 64</c>.
+/// </summary>
 public sealed record ChunkAssemblerOptions
 {
+    /// <summary>The HOCON section the options are read from.</summary>
+    public const string ConfigPath = "akkafed.transport";
+
     /// <summary>Largest message accepted; a transfer whose pieces imply more is rejected at its first piece.</summary>
     public long MaxTransferBytes { get; init; } = 256L * 1024 * 1024;
 
-    /// <summary>Most pieces one transfer may claim (its piece table is allocated when it starts).</summary>
+    /// <summary>Most pieces one transfer may declare.</summary>
     public int MaxPieces { get; init; } = 65_536;
 
-    /// <summary>Most unfinished transfers; starting one more drops the least recently active.</summary>
+    /// <summary>Most unfinished transfers the node holds; a new one beyond them is refused.</summary>
     public int MaxInFlight { get; init; } = 1024;
 
-    /// <summary>Most bytes all unfinished transfers hold together; beyond it the least recently active others are dropped.</summary>
+    /// <summary>
+    /// Most bytes the node's unfinished transfers reserve together: each reserves, at its first piece, what it can
+    /// come to hold (its declared size, and the table and frames of its pieces). A new one beyond it is refused.
+    /// </summary>
     public long MaxBufferedBytes { get; init; } = 2L * 1024 * 1024 * 1024;
 
-    /// <summary>An unfinished transfer that received nothing for this long is dropped.</summary>
-    public TimeSpan MaxAge { get; init; } = TimeSpan.FromMinutes(2);
+    /// <summary>Most unfinished transfers from one sender; a new one beyond them is refused.</summary>
+    public int MaxInFlightPerSender { get; init; } = 64;
 
+    /// <summary>Most bytes the unfinished transfers from one sender reserve together; a new one beyond it is refused.</summary>
+    public long MaxBufferedBytesPerSender { get; init; } = 1L * 1024 * 1024 * 1024;
+
+    /// <summary>An unfinished transfer that received nothing for this long is dropped.</summary>
+    public TimeSpan MaxAge { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How often the node's reassembler drops transfers idle longer than <see cref="MaxAge"/>.</summary>
+    public TimeSpan SweepInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The most one transfer within these limits can reserve: it must fit a sender's quota and the node.</summary>
+    public long MostOneTransferReserves =>
+        MaxTransferBytes + (long)MaxPieces * (ChunkAssembler.PieceOverheadBytes + FederationTransport.MaxRecipientBytes);
+
+    /// <summary>The HOCON path of the option named <paramref name="option"/>: <c>MaxAge</c> is <c>akkafed.transport.max-age</c>.</summary>
+    public static string Key(string option) =>
+        ConfigPath + "." + string.Concat(option.Select((c, i) =>
+            char.IsUpper(c) && i > 0 ? "-" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
+
+    /// <summary>
+    /// The options under <see cref="ConfigPath"/> in <paramref name="config"/>, the defaults for those absent; validated.
+    /// </summary>
+    public static ChunkAssemblerOptions FromConfig(Config config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var defaults = new ChunkAssemblerOptions();
+        var options = new ChunkAssemblerOptions
+        {
+            MaxTransferBytes = config.GetByteSize(Key(nameof(MaxTransferBytes)), null) ?? defaults.MaxTransferBytes,
+            MaxPieces = config.GetInt(Key(nameof(MaxPieces)), defaults.MaxPieces),
+            MaxInFlight = config.GetInt(Key(nameof(MaxInFlight)), defaults.MaxInFlight),
+            MaxBufferedBytes = config.GetByteSize(Key(nameof(MaxBufferedBytes)), null) ?? defaults.MaxBufferedBytes,
+            MaxInFlightPerSender = config.GetInt(Key(nameof(MaxInFlightPerSender)), defaults.MaxInFlightPerSender),
+            MaxBufferedBytesPerSender =
+                config.GetByteSize(Key(nameof(MaxBufferedBytesPerSender)), null) ?? defaults.MaxBufferedBytesPerSender,
+            MaxAge = config.GetTimeSpan(Key(nameof(MaxAge)), defaults.MaxAge, allowInfinite: false),
+            SweepInterval = config.GetTimeSpan(Key(nameof(SweepInterval)), defaults.SweepInterval, allowInfinite: false),
+        };
+        options.Validate();
+        return options;
+    }
+
+    /// <summary>
+    /// Throws <see cref="ArgumentOutOfRangeException"/> naming the setting when a limit is out of range or contradicts another.
+    /// </summary>
     public void Validate()
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxTransferBytes, nameof(MaxTransferBytes));
+        Positive(MaxTransferBytes, nameof(MaxTransferBytes));
         if (MaxTransferBytes > Array.MaxLength)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxTransferBytes), MaxTransferBytes,
-                $"a message is serialized into one array, so at most {Array.MaxLength} bytes");
+                $"{Key(nameof(MaxTransferBytes))}: a message is serialized into one array, so at most {Array.MaxLength} bytes");
         }
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxPieces, nameof(MaxPieces));
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxInFlight, nameof(MaxInFlight));
-        if (MaxBufferedBytes < MaxTransferBytes)
+        Positive(MaxPieces, nameof(MaxPieces));
+        Positive(MaxInFlight, nameof(MaxInFlight));
+        Positive(MaxInFlightPerSender, nameof(MaxInFlightPerSender));
+        HoldsOneTransfer(MaxBufferedBytes, nameof(MaxBufferedBytes));
+        HoldsOneTransfer(MaxBufferedBytesPerSender, nameof(MaxBufferedBytesPerSender));
+        Positive(MaxAge.Ticks, nameof(MaxAge));
+        Positive(SweepInterval.Ticks, nameof(SweepInterval));
+    }
+
+    private static void Positive(long value, string option)
+    {
+        if (value <= 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(MaxBufferedBytes), MaxBufferedBytes,
-                $"must hold at least one whole transfer ({nameof(MaxTransferBytes)} = {MaxTransferBytes})");
+            throw new ArgumentOutOfRangeException(option, value, $"{Key(option)} must be positive");
         }
-        if (MaxAge <= TimeSpan.Zero)
+    }
+
+    private void HoldsOneTransfer(long bytes, string option)
+    {
+        if (bytes < MostOneTransferReserves)
         {
-            throw new ArgumentOutOfRangeException(nameof(MaxAge), MaxAge, "must be positive");
+            throw new ArgumentOutOfRangeException(option, bytes,
+                $"{Key(option)} = {bytes} cannot hold one whole transfer, which reserves up to {MostOneTransferReserves} bytes: "
+                + $"{Key(nameof(MaxTransferBytes))} = {MaxTransferBytes} and the table and frames of "
+                + $"{Key(nameof(MaxPieces))} = {MaxPieces} pieces");
         }
     }
 }
@@ -57,26 +128,37 @@ public sealed record ChunkAssemblerOptions
 /// <para>A broadcast sends every target the same transfer id, so two recipients on one node keep their transfers
 /// apart by the recipient in the key.</para>
 /// <para>A complete transfer is deserialized straight from its pieces; they are never copied into one buffer.</para>
-/// <para>A bad piece never throws: <c>TryAdd</c> returns false, reports the problem as a
-/// <see cref="SerializationException"/>, counts it in <see cref="Failed"/> and forgets that one transfer (it can no
-/// longer be trusted), leaving all other transfers intact. Throwing would restart the owning actor and lose them.
-/// Later pieces of a failed transfer start a fresh one that never completes and is dropped as stale.</para>
-/// <para>Unfinished transfers are dropped, and counted in <see cref="Dropped"/>, when idle longer than
-/// <see cref="ChunkAssemblerOptions.MaxAge"/> (checked whenever a new transfer starts, or on <see cref="DropStale()"/>),
-/// and when <see cref="ChunkAssemblerOptions.MaxInFlight"/> or <see cref="ChunkAssemblerOptions.MaxBufferedBytes"/>
-/// would be exceeded (least recently active first).</para>
-/// <para>Every piece is admitted in one place, <see cref="Admit"/>, which knows the sender of every transfer held: a
-/// per-sender quota is a tally of <c>Partial.Bytes</c> by <c>TransferKey.Sender</c> checked there. Expiry by time
-/// alone (without waiting for a new transfer) is the owning actor calling <see cref="DropStale()"/> on a timer.</para>
+/// <para>Room is decided once per transfer, when its first piece arrives (<see cref="Admit"/>): it reserves what the
+/// transfer can come to hold, its declared size and the table and frames of all its pieces, against the node's
+/// limits and its sender's quota, and is refused if that does not fit. So nothing admitted is ever dropped to make
+/// room, and a sender that fills its quota or the node only has its own new transfers refused.</para>
+/// <para>A bad piece never throws: <c>TryAdd</c> returns false and reports the problem as a
+/// <see cref="SerializationException"/>, counted in <see cref="Failed"/> (a malformed piece, which also ends its
+/// transfer: it can no longer be trusted) or <see cref="Refused"/> (no room), leaving all other transfers intact.
+/// Throwing would restart the owning actor and lose them. Later pieces of a transfer that failed, was refused or was
+/// dropped are ignored without a word, until none has come for <see cref="ChunkAssemblerOptions.MaxAge"/>.</para>
+/// <para>Unfinished transfers idle longer than <see cref="ChunkAssemblerOptions.MaxAge"/> are dropped, and counted
+/// in <see cref="Dropped"/>, by <see cref="DropStale"/>: the owning actor calls it on a timer, and a new transfer
+/// calls it before asking for room.</para>
 /// </remarks>
 public sealed class ChunkAssembler
 {
+    /// <summary>
+    /// What each piece costs beside its data: its slot in the transfer's piece table (16 bytes) and, since its data is
+    /// a view into the frame it arrived in, that frame's array header and fixed fields (64 bytes allow for both) and
+    /// the recipient's path, which every frame repeats.
+    /// </summary>
+    public const int PieceOverheadBytes = 16 + 64;
+
     private readonly WeightBuffers _buffers;
     private readonly ChunkAssemblerOptions _options;
     private readonly TimeProvider _time;
     private readonly Dictionary<TransferKey, Partial> _partials = new();
+    // Transfers that ended unfinished, by when their last piece came (see Close).
+    private readonly Dictionary<TransferKey, long> _closed = new();
 
     /// <param name="buffers">The pool of the node's ActorSystem, which the weights of joined messages come from.</param>
+    /// <param name="time">Measures how long a transfer has been idle; the system clock when null.</param>
     public ChunkAssembler(WeightBuffers buffers, ChunkAssemblerOptions? options = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(buffers);
@@ -91,16 +173,19 @@ public sealed class ChunkAssembler
     /// <summary>Unfinished transfers held now.</summary>
     public int InFlight => _partials.Count;
 
-    /// <summary>Bytes held by unfinished transfers now.</summary>
+    /// <summary>Bytes reserved now by unfinished transfers: for each, what it can come to hold (see <see cref="Admit"/>).</summary>
     public long BufferedBytes { get; private set; }
 
     /// <summary>Messages joined and deserialized so far.</summary>
     public long Completed { get; private set; }
 
-    /// <summary>Pieces rejected so far (each also ends its transfer if one was under way).</summary>
+    /// <summary>Pieces rejected as malformed so far (each also ends its transfer if one was under way).</summary>
     public long Failed { get; private set; }
 
-    /// <summary>Unfinished transfers dropped so far for being idle too long or for lack of room.</summary>
+    /// <summary>Transfers refused at their first piece so far, for want of room within the limits.</summary>
+    public long Refused { get; private set; }
+
+    /// <summary>Unfinished transfers dropped so far for being idle too long.</summary>
     public long Dropped { get; private set; }
 
     /// <summary>
@@ -118,13 +203,25 @@ public sealed class ChunkAssembler
         ArgumentNullException.ThrowIfNull(chunk);
         message = null;
         bytes = 0;
+        rejection = null;
         var key = new TransferKey(sender?.Path, chunk.Recipient, chunk.TransferId);
+        if (_closed.ContainsKey(key))
+        {
+            // Reported once already; kept closed while its pieces keep coming.
+            _closed[key] = _time.GetTimestamp();
+            return false;
+        }
         _partials.TryGetValue(key, out var partial);
 
         rejection = Check(chunk, partial);
         if (rejection is not null)
         {
-            Fail(key, partial);
+            Failed++;
+            if (partial is not null)
+            {
+                Release(key, partial);
+                Close(key);
+            }
             return false;
         }
 
@@ -133,68 +230,117 @@ public sealed class ChunkAssembler
             return Complete(chunk.Manifest, new ReadOnlySequence<byte>(chunk.Data), chunk.TransferId, out message, out bytes, out rejection);
         }
 
-        partial = Admit(key, partial, chunk);
+        partial ??= Admit(key, chunk, sender, out rejection);
+        if (partial is null)
+        {
+            Refused++;
+            Close(key);
+            return false;
+        }
+        partial.Add(chunk, _time.GetTimestamp());
+        // A transfer whose last piece came first learns its piece length now, which can only lower what it reserves.
+        Reserve(partial, Charge(partial.Count, partial.PieceLength, partial.PieceOverhead));
         if (partial.Received < partial.Count)
         {
             return false;
         }
 
-        _partials.Remove(key);
-        BufferedBytes -= partial.Bytes;
+        Release(key, partial);
         return Complete(partial.Manifest, partial.Payload(), chunk.TransferId, out message, out bytes, out rejection);
     }
 
     /// <summary>
-    /// Holds a piece that passed <see cref="Check"/>, starting its transfer if it is the first, and makes room within
-    /// the node's limits by dropping the least recently active other transfers.
+    /// Starts the transfer of a piece that passed <see cref="Check"/>, if it fits: it reserves what the transfer can
+    /// come to hold, <see cref="Charge"/>, within its sender's quota and the node's limits. The sender is the node
+    /// <paramref name="sender"/> lives on, its address: a node's actors send together, and a sender's path is any
+    /// name its node gives, so a quota per path would be one a node could multiply at will. Senderless chunks (from
+    /// no one, or from dead letters once remoting delivers them) share one quota. Null, with the reason in
+    /// <paramref name="refusal"/>, when it does not fit.
     /// </summary>
-    private Partial Admit(TransferKey key, Partial? partial, Chunk chunk)
+    private Partial? Admit(TransferKey key, Chunk chunk, IActorRef? sender, out SerializationException? refusal)
     {
-        long now = _time.GetTimestamp();
-        if (partial is null)
+        DropStale();
+        var from = sender?.Path.Address;
+        int overhead = PieceOverheadBytes + Encoding.UTF8.GetByteCount(chunk.Recipient);
+        long charge = Charge(chunk.Count, chunk.Index == chunk.Count - 1 ? null : chunk.Data.Length, overhead);
+        int transfers = 0;
+        long reserved = 0;
+        foreach (var held in _partials.Values)
         {
-            DropStale(_options.MaxAge);
-            if (_partials.Count >= _options.MaxInFlight)
+            if (Equals(held.Sender, from))
             {
-                DropLeastRecent(except: null);
+                transfers++;
+                reserved += held.Charge;
             }
-            partial = new Partial(chunk.Manifest, chunk.Count);
-            _partials.Add(key, partial);
         }
-        partial.Add(chunk, now);
-        BufferedBytes += chunk.Data.Length;
-        bool room = true;
-        while (room && BufferedBytes > _options.MaxBufferedBytes)
+        string who = from?.ToString() ?? "no sender";
+        string? problem =
+            transfers >= _options.MaxInFlightPerSender
+                ? $"{who} has {transfers} unfinished transfers here, the most one sender may have "
+                  + $"({ChunkAssemblerOptions.Key(nameof(ChunkAssemblerOptions.MaxInFlightPerSender))})"
+            : reserved + charge > _options.MaxBufferedBytesPerSender
+                ? $"it needs {charge} bytes and {who} has {reserved} reserved here, over the {_options.MaxBufferedBytesPerSender} "
+                  + $"one sender may have ({ChunkAssemblerOptions.Key(nameof(ChunkAssemblerOptions.MaxBufferedBytesPerSender))})"
+            : _partials.Count >= _options.MaxInFlight
+                ? $"this node has {_partials.Count} unfinished transfers, the most it holds "
+                  + $"({ChunkAssemblerOptions.Key(nameof(ChunkAssemblerOptions.MaxInFlight))})"
+            : BufferedBytes + charge > _options.MaxBufferedBytes
+                ? $"it needs {charge} bytes and this node has {BufferedBytes} reserved, over its {_options.MaxBufferedBytes} "
+                  + $"({ChunkAssemblerOptions.Key(nameof(ChunkAssemblerOptions.MaxBufferedBytes))})"
+            : null;
+        if (problem is not null)
         {
-            room = DropLeastRecent(except: partial);
+            refusal = new SerializationException(
+                $"Refused transfer {chunk.TransferId} ({chunk.Manifest}, {chunk.Count} pieces) from {sender?.Path.ToString() ?? who}: "
+                + $"{problem}. Nothing already admitted is dropped for it");
+            return null;
         }
+        refusal = null;
+        var partial = new Partial(chunk.Manifest, chunk.Count, from, overhead);
+        _partials.Add(key, partial);
+        Reserve(partial, charge);
         return partial;
     }
 
-    /// <summary>Drops unfinished transfers idle longer than the configured maximum age; returns how many.</summary>
-    public int DropStale() => DropStale(_options.MaxAge);
+    /// <summary>
+    /// The most a transfer of <paramref name="count"/> pieces can hold: its data, at most the per-message limit and
+    /// at most <paramref name="count"/> pieces of <paramref name="pieceLength"/> once that is known, and each piece's
+    /// <paramref name="pieceOverhead"/>.
+    /// </summary>
+    private long Charge(int count, int? pieceLength, int pieceOverhead) =>
+        Math.Min(_options.MaxTransferBytes, (long)count * (pieceLength ?? int.MaxValue)) + (long)count * pieceOverhead;
 
-    /// <summary>Drops unfinished transfers idle longer than <paramref name="maxAge"/>; returns how many.</summary>
-    public int DropStale(TimeSpan maxAge)
+    private void Reserve(Partial partial, long charge)
     {
-        List<TransferKey>? stale = null;
+        BufferedBytes += charge - partial.Charge;
+        partial.Charge = charge;
+    }
+
+    /// <summary>Drops unfinished transfers idle longer than <see cref="ChunkAssemblerOptions.MaxAge"/>; returns how many.</summary>
+    public int DropStale()
+    {
+        int dropped = 0;
         foreach (var (key, partial) in _partials)
         {
-            if (_time.GetElapsedTime(partial.LastActivity) > maxAge)
+            if (IsStale(partial.LastActivity))
             {
-                (stale ??= new()).Add(key);
+                Release(key, partial);
+                Close(key);
+                dropped++;
             }
         }
-        if (stale is null)
+        foreach (var (key, last) in _closed)
         {
-            return 0;
+            if (IsStale(last))
+            {
+                _closed.Remove(key);
+            }
         }
-        foreach (var key in stale)
-        {
-            Drop(key);
-        }
-        return stale.Count;
+        Dropped += dropped;
+        return dropped;
     }
+
+    private bool IsStale(long lastActivity) => _time.GetElapsedTime(lastActivity) > _options.MaxAge;
 
     private SerializationException? Check(Chunk chunk, Partial? partial)
     {
@@ -215,6 +361,10 @@ public sealed class ChunkAssembler
         if (chunk.Recipient is null || !chunk.Recipient.StartsWith('/'))
         {
             return new SerializationException(Problem($"recipient '{chunk.Recipient}' is not the path of an actor"));
+        }
+        if (Encoding.UTF8.GetByteCount(chunk.Recipient) > FederationTransport.MaxRecipientBytes)
+        {
+            return new SerializationException(Problem($"the recipient's path is longer than {FederationTransport.MaxRecipientBytes} bytes"));
         }
         if (chunk.Data.IsEmpty)
         {
@@ -249,10 +399,10 @@ public sealed class ChunkAssembler
         {
             return new SerializationException(problem($"last piece of {tail} bytes is longer than the others ({whole})"));
         }
-        // The smallest total consistent with what is known so far.
+        // The smallest total consistent with what is known so far: the other pieces are no shorter than the last.
         long claimed = pieceLength is { } size
             ? (long)(chunk.Count - 1) * size + (lastLength ?? 1)
-            : length;
+            : (long)chunk.Count * length;
         if (claimed > _options.MaxTransferBytes)
         {
             return new SerializationException(problem(
@@ -282,53 +432,35 @@ public sealed class ChunkAssembler
         return true;
     }
 
-    private void Fail(TransferKey key, Partial? partial)
+    private void Release(TransferKey key, Partial partial)
     {
-        Failed++;
-        if (partial is not null)
+        _partials.Remove(key);
+        BufferedBytes -= partial.Charge;
+    }
+
+    /// <summary>
+    /// Ignores the transfer's later pieces until none has come for <see cref="ChunkAssemblerOptions.MaxAge"/>. As many
+    /// are remembered as transfers are held; beyond that a later piece is judged afresh, refused again or starting a
+    /// transfer that goes stale.
+    /// </summary>
+    private void Close(TransferKey key)
+    {
+        if (_closed.Count < _options.MaxInFlight || _closed.ContainsKey(key))
         {
-            _partials.Remove(key);
-            BufferedBytes -= partial.Bytes;
+            _closed[key] = _time.GetTimestamp();
         }
     }
 
-    private void Drop(TransferKey key)
-    {
-        if (_partials.Remove(key, out var partial))
-        {
-            BufferedBytes -= partial.Bytes;
-            Dropped++;
-        }
-    }
-
-    private bool DropLeastRecent(Partial? except)
-    {
-        TransferKey? oldest = null;
-        long oldestActivity = long.MaxValue;
-        foreach (var (key, partial) in _partials)
-        {
-            if (partial != except && partial.LastActivity < oldestActivity)
-            {
-                oldest = key;
-                oldestActivity = partial.LastActivity;
-            }
-        }
-        if (oldest is not { } victim)
-        {
-            return false;
-        }
-        Drop(victim);
-        return true;
-    }
-
-    private sealed class Partial(string manifest, int count)
+    private sealed class Partial(string manifest, int count, Address? sender, int pieceOverhead)
     {
         private readonly ReadOnlyMemory<byte>[] _pieces = new ReadOnlyMemory<byte>[count];
 
         public string Manifest { get; } = manifest;
         public int Count { get; } = count;
+        public Address? Sender { get; } = sender;
+        public int PieceOverhead { get; } = pieceOverhead;
+        public long Charge { get; set; }
         public int Received { get; private set; }
-        public long Bytes { get; private set; }
         public int? PieceLength { get; private set; }
         public int? LastLength { get; private set; }
         public long LastActivity { get; private set; }
@@ -348,7 +480,6 @@ public sealed class ChunkAssembler
                 PieceLength = chunk.Data.Length;
             }
             Received++;
-            Bytes += chunk.Data.Length;
             LastActivity = now;
         }
 

@@ -54,7 +54,8 @@ public sealed class FederationTransport : IExtension
         _system = system;
         ChunkSize = ReadChunkSize(system.Settings.Config);
         Buffers = WeightBuffers.Get(system);
-        Reassembler = system.SystemActorOf(ChunkReassembler.Props(Buffers, new ChunkAssemblerOptions()), ReassemblerName);
+        Reassembler = system.SystemActorOf(ChunkReassembler.Props(Buffers, ChunkAssemblerOptions.FromConfig(system.Settings.Config)),
+            ReassemblerName);
     }
 
     /// <summary>The transport of <paramref name="system"/>, started on first use if its configuration did not start it.</summary>

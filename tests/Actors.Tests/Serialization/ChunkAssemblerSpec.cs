@@ -13,12 +13,29 @@ public sealed class ChunkAssemblerSpec : TestKit
     private readonly ManualTime _time = new();
     private readonly IActorRef _alice;
     private readonly IActorRef _bob;
+    private readonly ActorSystem _elsewhere = ActorSystem.Create("elsewhere");
+    // Alice and Bob live on this node; Carol on another, so she is another sender for the quotas.
+    private readonly IActorRef _carol;
 
     public ChunkAssemblerSpec() : base(FederationSerialization.Config)
     {
         _alice = CreateTestProbe("alice").Ref;
         _bob = CreateTestProbe("bob").Ref;
+        _carol = CreateTestProbe(_elsewhere, "carol").Ref;
     }
+
+    protected override void AfterAll()
+    {
+        Shutdown(_elsewhere);
+        base.AfterAll();
+    }
+
+    /// <summary>Limits small enough to fill in a test: one transfer of up to 6000 bytes in up to 8 pieces.</summary>
+    private static readonly ChunkAssemblerOptions Small = new() { MaxTransferBytes = 6000, MaxPieces = 8 };
+
+    /// <summary>What a transfer of <paramref name="pieces"/> pieces of <paramref name="length"/> bytes to <see cref="Server"/> reserves.</summary>
+    private static long Reserves(int pieces, int length) =>
+        (long)pieces * (length + ChunkAssembler.PieceOverheadBytes + Server.Length);
 
     /// <summary>A clock the test moves by hand.</summary>
     private sealed class ManualTime : TimeProvider
@@ -229,6 +246,7 @@ public sealed class ChunkAssemblerSpec : TestKit
         { "recipient '' is not the path of an actor", new Chunk(1, 0, 2, "FR", "", new byte[] { 1 }) },
         { "manifest 'XX' is not a federation message", Piece(1, 0, 2, "XX", new byte[] { 1 }) },
         { "the piece carries no data", Piece(1, 0, 2, "FR", Array.Empty<byte>()) },
+        { "the recipient's path is longer than 1024 bytes", new Chunk(1, 0, 2, "FR", "/user/" + new string('x', 1019), new byte[] { 1 }) },
         { "4000 pieces imply at least 3999000001 bytes, over the limit of 268435456", Piece(1, 0, 4000, "FR", new byte[1_000_000]) },
     };
 
@@ -257,6 +275,10 @@ public sealed class ChunkAssemblerSpec : TestKit
             Assert.NotNull(rejection);
             Assert.Contains(reason, rejection.Message);
             Assert.Equal((0, 1L), (assembler.InFlight, assembler.Failed));
+            // The failed transfer's other pieces are ignored: no transfer that could never complete starts from them.
+            Assert.False(assembler.TryAdd(first with { Index = 1 - first.Index % 2 }, _alice, out _, out _, out var ignored));
+            Assert.Null(ignored);
+            Assert.Equal((0, 1L, 0L), (assembler.InFlight, assembler.Failed, assembler.BufferedBytes));
         }
 
         Expect("which said 3 pieces of FR", Piece(1, 0, 3, "FR", new byte[] { 1, 2 }), Piece(1, 1, 4, "FR", new byte[] { 1, 2 }));
@@ -269,7 +291,7 @@ public sealed class ChunkAssemblerSpec : TestKit
     [Fact]
     public void A_transfer_over_the_size_limit_is_rejected_at_its_first_piece()
     {
-        var assembler = Assembler(new ChunkAssemblerOptions { MaxTransferBytes = 10_000, MaxBufferedBytes = 10_000 });
+        var assembler = Assembler(new ChunkAssemblerOptions { MaxTransferBytes = 10_000, MaxPieces = 16 });
         var chunks = Cut(Result(floats: 3000), 1000);
 
         Assert.False(assembler.TryAdd(chunks[0], _alice, out _, out _, out var rejection));
@@ -312,58 +334,188 @@ public sealed class ChunkAssemblerSpec : TestKit
         assembler.TryAdd(Cut(Result(id: "third"), 500, transferId: 3)[0], _alice, out _, out _);
 
         Assert.Equal((2, 1L), (assembler.InFlight, assembler.Dropped));
-        Assert.Equal(1, assembler.DropStale(TimeSpan.FromSeconds(10)));
-        Assert.Equal((1, 2L), (assembler.InFlight, assembler.Dropped));
+        // The rest of a dropped transfer is ignored: it does not start afresh, and is not reported again.
+        Assert.False(assembler.TryAdd(old[^1], _alice, out _, out _, out var ignored));
+        Assert.Null(ignored);
+        Assert.Equal(2, assembler.InFlight);
+        Assert.Equal(0, assembler.DropStale());
         _time.Advance(TimeSpan.FromSeconds(31));
-        Assert.Equal(1, assembler.DropStale());
-        Assert.Equal((0, 0L, 3L), (assembler.InFlight, assembler.BufferedBytes, assembler.Dropped));
-
-        // The rest of a dropped transfer starts afresh and never completes on its own.
-        Assert.False(assembler.TryAdd(old[^1], _alice, out _, out _));
+        Assert.Equal(2, assembler.DropStale());
+        Assert.Equal((0, 0L, 3L, 0L), (assembler.InFlight, assembler.BufferedBytes, assembler.Dropped, assembler.Failed));
     }
 
     [Fact]
-    public void Beyond_the_in_flight_limit_the_least_recently_active_transfer_is_dropped()
+    public void A_transfer_reserves_its_declared_size_at_its_first_piece_and_releases_it_when_done()
     {
-        var assembler = Assembler(new ChunkAssemblerOptions { MaxInFlight = 2 });
-        var first = Cut(Result(id: "first"), 500, transferId: 1);
-        var second = Cut(Result(id: "second"), 500, transferId: 2);
-        assembler.TryAdd(first[0], _alice, out _, out _);
-        _time.Advance(TimeSpan.FromSeconds(1));
-        assembler.TryAdd(second[0], _alice, out _, out _);
-        _time.Advance(TimeSpan.FromSeconds(1));
-        assembler.TryAdd(first[1], _alice, out _, out _);
-        _time.Advance(TimeSpan.FromSeconds(1));
+        var assembler = Assembler(Small);
+        var chunks = Cut(Result(floats: 1000), 1000);
+        Assert.Equal(5, chunks.Count);
 
-        assembler.TryAdd(Cut(Result(id: "third"), 500, transferId: 3)[0], _alice, out _, out _);
+        assembler.TryAdd(chunks[0], _alice, out _, out _);
+        Assert.Equal(Reserves(5, 1000), assembler.BufferedBytes);
+        AddAll(assembler, chunks.Skip(1), _alice, out _);
+        Assert.Equal(0, assembler.BufferedBytes);
 
-        Assert.Equal((2, 1L), (assembler.InFlight, assembler.Dropped));
-        AssertSame(Result(id: "first"), AddAll(assembler, first.Skip(2), _alice, out _));
+        // Last piece first: the piece length is unknown, so it reserves the whole per-message limit until it is known.
+        var again = Cut(Result(floats: 1000), 1000, transferId: 2);
+        assembler.TryAdd(again[^1], _alice, out _, out _);
+        Assert.Equal(Small.MaxTransferBytes + Reserves(5, 0), assembler.BufferedBytes);
+        assembler.TryAdd(again[0], _alice, out _, out _);
+        Assert.Equal(Reserves(5, 1000), assembler.BufferedBytes);
     }
 
     [Fact]
-    public void Beyond_the_buffered_byte_limit_older_transfers_make_room()
+    public void Beyond_the_buffered_byte_limit_a_new_transfer_is_refused_and_the_admitted_ones_complete()
     {
-        var assembler = Assembler(new ChunkAssemblerOptions { MaxTransferBytes = 6000, MaxBufferedBytes = 6000 });
-        var first = Cut(Result(floats: 1000, id: "first"), 1000, transferId: 1);
-        var second = Cut(Result(floats: 1000, id: "second"), 1000, transferId: 2);
+        var assembler = Assembler(Small with { MaxBufferedBytes = Small.MostOneTransferReserves });
+        var transfers = Enumerable.Range(1, 4).Select(i => Cut(Result(floats: 1000, id: $"t-{i}"), 1000, transferId: i)).ToList();
+        Assert.True(3 * Reserves(5, 1000) > Small.MostOneTransferReserves && 2 * Reserves(5, 1000) <= Small.MostOneTransferReserves);
+        assembler.TryAdd(transfers[0][0], _alice, out _, out _);
+        assembler.TryAdd(transfers[1][0], _bob, out _, out _);
+
+        Assert.False(assembler.TryAdd(transfers[2][0], _carol, out _, out _, out var refusal));
+
+        Assert.NotNull(refusal);
+        Assert.Contains($"Refused transfer 3 (FR, 5 pieces) from {_carol.Path}: it needs {Reserves(5, 1000)} bytes", refusal.Message);
+        Assert.Contains($"over its {Small.MostOneTransferReserves} (akkafed.transport.max-buffered-bytes)", refusal.Message);
+        Assert.Equal((2, 1L, 0L), (assembler.InFlight, assembler.Refused, assembler.Dropped));
+        AssertSame(Result(floats: 1000, id: "t-1"), AddAll(assembler, transfers[0].Skip(1), _alice, out _));
+        AssertSame(Result(floats: 1000, id: "t-2"), AddAll(assembler, transfers[1].Skip(1), _bob, out _));
+        // There is room again, but the refused transfer's later pieces are ignored, not started as a transfer that
+        // could never complete; a new one is admitted.
+        Assert.False(assembler.TryAdd(transfers[2][1], _carol, out _, out _, out var ignored));
+        Assert.Null(ignored);
+        Assert.Equal(0, assembler.InFlight);
+        AssertSame(Result(floats: 1000, id: "t-4"), AddAll(assembler, transfers[3], _carol, out _));
+    }
+
+    [Fact]
+    public void A_sender_over_its_quota_of_transfers_has_its_new_one_refused_and_others_still_start()
+    {
+        var assembler = Assembler(new ChunkAssemblerOptions { MaxInFlightPerSender = 2 });
+        var transfers = Enumerable.Range(1, 4).Select(i => Cut(Result(id: $"t-{i}"), 500, transferId: i)).ToList();
+        assembler.TryAdd(transfers[0][0], _alice, out _, out _);
+        // Bob is on Alice's node: the quota is the node's, shared by its actors.
+        assembler.TryAdd(transfers[1][0], _bob, out _, out _);
+
+        Assert.False(assembler.TryAdd(transfers[2][0], _alice, out _, out _, out var refusal));
+
+        Assert.NotNull(refusal);
+        Assert.Contains($"from {_alice.Path}: {_alice.Path.Address} has 2 unfinished "
+            + "transfers here, the most one sender may have (akkafed.transport.max-in-flight-per-sender)", refusal.Message);
+        AssertSame(Result(id: "t-4"), AddAll(assembler, transfers[3], _carol, out _));
+        AssertSame(Result(id: "t-1"), AddAll(assembler, transfers[0].Skip(1), _alice, out _));
+        AssertSame(Result(id: "t-2"), AddAll(assembler, transfers[1].Skip(1), _bob, out _));
+        Assert.Equal((0, 1L, 0L, 0L), (assembler.InFlight, assembler.Refused, assembler.Dropped, assembler.BufferedBytes));
+    }
+
+    [Fact]
+    public void A_sender_over_its_quota_of_bytes_has_its_new_one_refused_and_others_still_start()
+    {
+        var assembler = Assembler(Small with { MaxBufferedBytesPerSender = Small.MostOneTransferReserves });
+        var transfers = Enumerable.Range(1, 4).Select(i => Cut(Result(floats: 1000, id: $"t-{i}"), 1000, transferId: i)).ToList();
+        assembler.TryAdd(transfers[0][0], _alice, out _, out _);
+        assembler.TryAdd(transfers[1][0], _alice, out _, out _);
+
+        Assert.False(assembler.TryAdd(transfers[2][0], _alice, out _, out _, out var refusal));
+
+        Assert.NotNull(refusal);
+        Assert.Contains($"it needs {Reserves(5, 1000)} bytes and {_alice.Path.Address} has "
+            + $"{2 * Reserves(5, 1000)} reserved here, over the {Small.MostOneTransferReserves} one sender may have "
+            + "(akkafed.transport.max-buffered-bytes-per-sender)", refusal.Message);
+        AssertSame(Result(floats: 1000, id: "t-4"), AddAll(assembler, transfers[3], _carol, out _));
+        AssertSame(Result(floats: 1000, id: "t-1"), AddAll(assembler, transfers[0].Skip(1), _alice, out _));
+        AssertSame(Result(floats: 1000, id: "t-2"), AddAll(assembler, transfers[1].Skip(1), _alice, out _));
+    }
+
+    [Fact]
+    public void Piece_tables_count_against_the_node_budget_so_a_flood_of_tiny_pieces_allocates_within_it()
+    {
+        // Each one-byte piece declares 65,536 pieces: a piece table of 1 MiB for one byte of data.
+        const int Pieces = 65_536;
+        var options = new ChunkAssemblerOptions { MaxTransferBytes = 16L << 20, MaxBufferedBytes = 128L << 20, MaxPieces = Pieces };
+        var assembler = Assembler(options);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 1024; i++)
+        {
+            assembler.TryAdd(Piece(i, 0, Pieces, "FR", new byte[] { 1 }), _alice, out _, out _);
+        }
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.True(allocated < options.MaxBufferedBytes, $"{allocated} bytes allocated for {assembler.InFlight} transfers");
+        Assert.InRange(assembler.BufferedBytes, assembler.InFlight * Pieces * 16L, options.MaxBufferedBytes);
+    }
+
+    [Fact]
+    public void A_sender_that_fills_the_node_has_its_own_new_transfer_refused_and_evicts_nobody()
+    {
+        var assembler = Assembler(new ChunkAssemblerOptions { MaxInFlight = 4 });
+        var fromBob = Cut(Result(id: "bob"), 500, transferId: 100);
+        assembler.TryAdd(fromBob[0], _bob, out _, out _);
+        var fromAlice = Enumerable.Range(1, 4).Select(i => Cut(Result(id: $"alice-{i}"), 500, transferId: i)).ToList();
         for (int i = 0; i < 3; i++)
         {
-            assembler.TryAdd(first[i], _alice, out _, out _);
+            _time.Advance(TimeSpan.FromSeconds(1));
+            Assert.False(assembler.TryAdd(fromAlice[i][0], _alice, out _, out _, out var admitted));
+            Assert.Null(admitted);
         }
-        _time.Advance(TimeSpan.FromSeconds(1));
 
-        var back = AddAll(assembler, second, _bob, out _);
+        Assert.False(assembler.TryAdd(fromAlice[3][0], _alice, out _, out _, out var refusal));
 
-        AssertSame(Result(floats: 1000, id: "second"), back);
-        Assert.Equal((0, 1L, 0L), (assembler.InFlight, assembler.Dropped, assembler.BufferedBytes));
+        Assert.NotNull(refusal);
+        Assert.Contains("Refused transfer 4", refusal.Message);
+        Assert.Contains("max-in-flight", refusal.Message);
+        Assert.Equal((4, 0L), (assembler.InFlight, assembler.Dropped));
+        AssertSame(Result(id: "bob"), AddAll(assembler, fromBob.Skip(1), _bob, out _));
+        AssertSame(Result(id: "alice-1"), AddAll(assembler, fromAlice[0].Skip(1), _alice, out _));
     }
 
     [Fact]
-    public void Options_that_contradict_each_other_fail_fast()
+    public void Every_option_is_read_from_its_key_under_akkafed_transport()
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(WeightBuffers.Get(Sys), new ChunkAssemblerOptions { MaxBufferedBytes = 1, MaxTransferBytes = 2 }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(WeightBuffers.Get(Sys), new ChunkAssemblerOptions { MaxAge = TimeSpan.Zero }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(WeightBuffers.Get(Sys), new ChunkAssemblerOptions { MaxInFlight = 0 }));
+        var config = Akka.Configuration.ConfigurationFactory.ParseString("""
+            akkafed.transport {
+              max-transfer-bytes = 1MiB
+              max-pieces = 100
+              max-in-flight = 10
+              max-buffered-bytes = 8MiB
+              max-in-flight-per-sender = 3
+              max-buffered-bytes-per-sender = 4MiB
+              max-age = 90s
+              sweep-interval = 5s
+            }
+            """);
+
+        var options = ChunkAssemblerOptions.FromConfig(config);
+
+        Assert.Equal(new ChunkAssemblerOptions
+        {
+            MaxTransferBytes = 1 << 20, MaxPieces = 100, MaxInFlight = 10, MaxBufferedBytes = 8 << 20, MaxInFlightPerSender = 3,
+            MaxBufferedBytesPerSender = 4 << 20, MaxAge = TimeSpan.FromSeconds(90), SweepInterval = TimeSpan.FromSeconds(5),
+        }, options);
+        Assert.Equal(new ChunkAssemblerOptions(), ChunkAssemblerOptions.FromConfig(Akka.Configuration.ConfigurationFactory.ParseString("a = 1")));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            ChunkAssemblerOptions.FromConfig(Akka.Configuration.ConfigurationFactory.ParseString("akkafed.transport.max-in-flight-per-sender = 0")));
+        Assert.Contains("akkafed.transport.max-in-flight-per-sender must be positive", e.Message);
+    }
+
+    [Fact]
+    public void Options_that_contradict_each_other_fail_fast_naming_the_setting()
+    {
+        void Expect(string message, ChunkAssemblerOptions options) =>
+            Assert.Contains(message, Assert.Throws<ArgumentOutOfRangeException>(() => new ChunkAssembler(WeightBuffers.Get(Sys), options)).Message);
+
+        Expect("akkafed.transport.max-buffered-bytes = 2 cannot hold one whole transfer, which reserves up to 340787200 bytes: "
+            + "akkafed.transport.max-transfer-bytes = 268435456 and the table and frames of akkafed.transport.max-pieces = 65536 pieces",
+            new ChunkAssemblerOptions { MaxBufferedBytes = 2 });
+        Expect("akkafed.transport.max-buffered-bytes-per-sender = 6000 cannot hold one whole transfer",
+            Small with { MaxBufferedBytesPerSender = 6000 });
+        Expect("akkafed.transport.max-age must be positive", new ChunkAssemblerOptions { MaxAge = TimeSpan.Zero });
+        Expect("akkafed.transport.sweep-interval must be positive", new ChunkAssemblerOptions { SweepInterval = TimeSpan.FromSeconds(-1) });
+        Expect("akkafed.transport.max-in-flight must be positive", new ChunkAssemblerOptions { MaxInFlight = 0 });
+        Expect("akkafed.transport.max-in-flight-per-sender must be positive", new ChunkAssemblerOptions { MaxInFlightPerSender = 0 });
+        Expect("akkafed.transport.max-transfer-bytes: a message is serialized into one array",
+            new ChunkAssemblerOptions { MaxTransferBytes = 1L << 40, MaxBufferedBytes = 1L << 42, MaxBufferedBytesPerSender = 1L << 42 });
     }
 }

@@ -78,4 +78,56 @@ public sealed class WeightBuffersSpec() : TestKit(FederationSerialization.Config
         theirs.Return(received.Weights);
         Assert.Same(received.Weights, theirs.Rent(Length + 5));
     }
+
+    /// <summary>A pool that keeps at most 8 MiB, and arrays of about 1 MiB: the bound is reached within a few.</summary>
+    private static ActorSystem Bounded() => ActorSystem.Create("bounded", "akkafed.transport.max-pooled-bytes = 8MiB");
+
+    private const int Mebi = 256 * 1024;
+
+    [Fact]
+    public void After_many_distinct_lengths_the_pool_keeps_at_most_its_bound_and_lets_the_least_recently_used_go()
+    {
+        using var system = Bounded();
+        var pool = WeightBuffers.Get(system);
+        var arrays = Enumerable.Range(0, 40).Select(i => pool.Rent(Mebi + i)).ToList();
+        foreach (var array in arrays)
+        {
+            pool.Return(array);
+        }
+
+        var kept = arrays.Where(array => ReferenceEquals(array, pool.Rent(array.Length))).ToList();
+
+        Assert.InRange(kept.Sum(array => array.Length * 4L), 1, 8L << 20);
+        Assert.Contains(arrays[^1], kept);
+        Assert.DoesNotContain(arrays[0], kept);
+    }
+
+    [Fact]
+    public void The_arrays_of_a_model_in_use_are_reused_while_one_off_lengths_come_and_go()
+    {
+        using var system = Bounded();
+        var pool = WeightBuffers.Get(system);
+        var model = Enumerable.Range(0, 4).Select(_ => pool.Rent(Mebi)).ToList();
+
+        for (int round = 0; round < 20; round++)
+        {
+            model.ForEach(pool.Return);
+            var oneOff = pool.Rent(Mebi + 1 + round);
+            pool.Return(oneOff);
+            var again = Enumerable.Range(0, 4).Select(_ => pool.Rent(Mebi)).ToList();
+            Assert.Equal(model.ToHashSet(ReferenceEqualityComparer.Instance), again.ToHashSet(ReferenceEqualityComparer.Instance));
+        }
+    }
+
+    [Fact]
+    public void A_negative_bound_is_refused_naming_the_setting()
+    {
+        var e = Assert.ThrowsAny<Exception>(() =>
+        {
+            using var system = ActorSystem.Create("negative", "akkafed.transport.max-pooled-bytes = -1");
+            WeightBuffers.Get(system);
+        });
+
+        Assert.Contains("akkafed.transport.max-pooled-bytes must be at least 0, got -1", e.GetBaseException().Message);
+    }
 }
