@@ -351,4 +351,14 @@ public sealed class SettingsTests
         }
         return dir?.FullName ?? throw new InvalidOperationException("AkkaFed.sln not found above the test folder");
     }
+
+    [Fact]
+    public void The_transport_limits_cluster_conf_documents_are_the_ones_the_code_defaults_to()
+    {
+        var shipped = AkkaFed.Actors.Serialization.ChunkAssemblerOptions.FromConfig(FederationSettings.Embedded("cluster.conf"));
+
+        Assert.Equal(new AkkaFed.Actors.Serialization.ChunkAssemblerOptions(), shipped);
+        Assert.Equal(AkkaFed.Actors.Serialization.WeightBuffers.DefaultMaxPooledBytes,
+            FederationSettings.Embedded("cluster.conf").GetByteSize(AkkaFed.Actors.Serialization.WeightBuffers.MaxPooledBytesSetting, null));
+    }
 }
