@@ -91,7 +91,7 @@ public sealed record Checkpoint(
         {
             throw new InvalidDataException($"checkpoint format version {span[Magic.Length]}, this build reads {Version}");
         }
-        var reader = new WireReader(bytes[..^HashLength], problem => new InvalidDataException($"checkpoint damaged: {problem}"));
+        var reader = new WireReader(bytes[..^HashLength], Damaged);
         reader.Skip(Magic.Length + 1, "magic and version");
         long payloadLength = reader.Int64("payload length");
         if (payloadLength != reader.Remaining)
@@ -105,9 +105,16 @@ public sealed record Checkpoint(
             throw new InvalidDataException("checksum mismatch: the file is damaged");
         }
 
+        // The checksum only proves the file is as written: a file crafted with a valid one must still be refused as
+        // damaged, never with another exception, so every count is checked against the bytes left before allocating
+        // (WireReader does) and every value is checked before it is used.
         int seed = reader.Int32("Seed");
         int round = reader.Int32("Round");
         int failures = reader.Int32("FailuresInARow");
+        if (round < 1 || failures < 0)
+        {
+            throw Damaged($"round {round} with {failures} failures in a row (rounds start at 1, failures at 0)");
+        }
         var weights = reader.Floats("Weights");
         // Each slot is at least its 4-byte count, so a damaged count cannot allocate more than the file holds.
         var optimizer = new float[reader.Count(nameof(ServerOptimizerState), unit: 4)][];
@@ -116,15 +123,40 @@ public sealed record Checkpoint(
             optimizer[i] = reader.Floats(nameof(ServerOptimizerState));
         }
         var metrics = JsonSerializer.Deserialize<List<RoundMetrics>>(reader.Bytes(nameof(Metrics)).Span, Json)
-                      ?? throw new InvalidDataException("metrics missing");
+                      ?? throw Damaged("metrics missing");
+        if (metrics.Contains(null!))
+        {
+            throw Damaged("the metrics hold an empty entry");
+        }
         var privacy = JsonSerializer.Deserialize<PrivacyRecord?>(reader.Bytes(nameof(Privacy)).Span, Json);
         reader.End();
-        var ledger = privacy?.Entries.Aggregate(PrivacyLedger.Empty, (l, e) => l.Record(e.SamplingRate, e.NoiseMultiplier, e.Rounds));
         var state = new FederatedState(round, weights)
         {
             Optimizer = new ServerOptimizerState(optimizer),
-            Privacy = privacy is null ? null : new PrivacyState(privacy.ClipNorm, ledger!),
+            Privacy = privacy is null ? null : new PrivacyState(privacy.ClipNorm, Ledger(privacy)),
         };
         return new Checkpoint(seed, state, optimizer, failures, metrics) { Privacy = state.Privacy };
+    }
+
+    private static InvalidDataException Damaged(string problem) => new($"checkpoint damaged: {problem}");
+
+    private static PrivacyLedger Ledger(PrivacyRecord privacy)
+    {
+        if (!(privacy.ClipNorm > 0) || double.IsInfinity(privacy.ClipNorm))
+        {
+            throw Damaged($"the privacy ledger's clip norm is {privacy.ClipNorm}, not a positive number");
+        }
+        if (privacy.Entries is null || privacy.Entries.Contains(null!))
+        {
+            throw Damaged("the privacy ledger has a missing entry");
+        }
+        try
+        {
+            return privacy.Entries.Aggregate(PrivacyLedger.Empty, (ledger, e) => ledger.Record(e.SamplingRate, e.NoiseMultiplier, e.Rounds));
+        }
+        catch (Exception e) when (e is ArgumentException or OverflowException)
+        {
+            throw Damaged($"the privacy ledger holds an impossible entry ({e.Message})");
+        }
     }
 }
