@@ -3,8 +3,9 @@ using System.Globalization;
 namespace AkkaFed.Actors.Checkpoints;
 
 /// <summary>
-/// Checkpoints in a folder, one file per completed round, written atomically (temporary file, then rename)
-/// so a crash mid-write never leaves a half file under a checkpoint's name. The newest few are kept, so a
+/// Checkpoints in a folder, one file per completed round, written atomically and durably (a temporary file of a
+/// unique name, flushed to disk, renamed, then the folder flushed) so a crash mid-write never leaves a half file
+/// under a checkpoint's name, and a failed write leaves nothing. The newest few are kept, so a
 /// damaged newest file falls back to the one before.
 /// </summary>
 public sealed class CheckpointStore
@@ -27,13 +28,25 @@ public sealed class CheckpointStore
     {
         System.IO.Directory.CreateDirectory(Directory);
         string path = Path.Combine(Directory, $"{Prefix}{checkpoint.State.Round:D8}{Suffix}");
-        string temporary = $"{path}.{Environment.ProcessId}.tmp";
-        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
+        // Unique among all hosts that share the folder (in containers every server may be PID 1) and all writers in
+        // one process, so no writer ever opens another's half-written file.
+        string temporary = $"{path}.{Environment.MachineName}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
+        try
         {
-            file.Write(checkpoint.ToBytes());
-            file.Flush(flushToDisk: true);
+            using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                file.Write(checkpoint.ToBytes());
+                file.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, path, overwrite: true);
         }
-        File.Move(temporary, path, overwrite: true);
+        catch
+        {
+            File.Delete(temporary);
+            throw;
+        }
+        // The rename is durable only once the folder's entry is on disk too.
+        DirectorySync.Flush(Directory);
         foreach (var old in Files().Skip(Keep))
         {
             File.Delete(old);
