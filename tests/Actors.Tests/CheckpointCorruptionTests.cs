@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
 using AkkaFed.Actors.Checkpoints;
-using AkkaFed.Model.Federation;
 using Xunit;
 
 namespace AkkaFed.Actors.Tests;
@@ -101,7 +100,7 @@ public sealed class CheckpointCorruptionTests
     {
         using var folder = new TempDirectory();
         var store = new CheckpointStore(folder.Path);
-        store.Save(new Checkpoint(9, new FederatedState(2, new[] { 1f, 2f }), Array.Empty<float[]>(), 0, Array.Empty<RoundMetrics>()));
+        File.WriteAllBytes(folder.File("checkpoint-00000002.akfed"), (CheckpointSamples.At(2) with { Fingerprint = null }).ToBytes());
         string crafted = folder.File("checkpoint-00000003.akfed");
         File.WriteAllBytes(crafted, Crafted(0, NoMetrics, """{"ClipNorm":1,"Entries":null}"""));
         var reports = new List<string>();

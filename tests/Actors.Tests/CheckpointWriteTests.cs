@@ -1,5 +1,4 @@
 using AkkaFed.Actors.Checkpoints;
-using AkkaFed.Model.Federation;
 using Xunit;
 
 namespace AkkaFed.Actors.Tests;
@@ -7,9 +6,6 @@ namespace AkkaFed.Actors.Tests;
 /// <summary>How a checkpoint reaches a folder that several server hosts share.</summary>
 public sealed class CheckpointWriteTests
 {
-    private static Checkpoint Sample(int round) =>
-        new(9, new FederatedState(round, new[] { 1f, 2f }), Array.Empty<float[]>(), 0, Array.Empty<RoundMetrics>());
-
     [Fact]
     public void A_failed_write_leaves_no_temporary_file_behind()
     {
@@ -17,9 +13,10 @@ public sealed class CheckpointWriteTests
         // A folder where the checkpoint's file should go: the rename at the end of the write fails.
         Directory.CreateDirectory(folder.File("checkpoint-00000002.akfed"));
 
-        Assert.ThrowsAny<IOException>(() => new CheckpointStore(folder.Path).Save(Sample(2)));
+        Assert.ThrowsAny<IOException>(() => new CheckpointStore(folder.Path).Save(CheckpointSamples.At(2)));
 
-        Assert.Empty(Directory.GetFiles(folder.Path));
+        Assert.Empty(Directory.GetFiles(folder.Path, "*.tmp"));
+        Assert.Empty(Directory.GetFiles(folder.Path, "*.akfed"));
     }
 
     [Fact]
@@ -30,7 +27,7 @@ public sealed class CheckpointWriteTests
         string theirs = folder.File($"checkpoint-00000002.akfed.{Environment.ProcessId}.tmp");
         File.WriteAllText(theirs, "another host's checkpoint, half written");
 
-        string path = new CheckpointStore(folder.Path).Save(Sample(2));
+        string path = new CheckpointStore(folder.Path).Save(CheckpointSamples.At(2));
 
         Assert.Equal("another host's checkpoint, half written", File.ReadAllText(theirs));
         Assert.Equal(2, Checkpoint.FromBytes(File.ReadAllBytes(path)).State.Round);

@@ -1,17 +1,19 @@
-using System.Globalization;
-
 namespace AkkaFed.Actors.Checkpoints;
 
 /// <summary>
 /// Checkpoints in a folder, one file per completed round, written atomically and durably (a temporary file of a
 /// unique name, flushed to disk, renamed, then the folder flushed) so a crash mid-write never leaves a half file
-/// under a checkpoint's name, and a failed write leaves nothing. The newest few are kept, so a
-/// damaged newest file falls back to the one before.
+/// under a checkpoint's name, and a failed write leaves nothing. The newest few of the run's own are kept, so a
+/// damaged newest file falls back to the one before; files of other runs, and files this build cannot read, are
+/// left alone.
 /// </summary>
 public sealed class CheckpointStore
 {
     private const string Prefix = "checkpoint-";
     private const string Suffix = ".akfed";
+
+    // Files already reported as left alone: each is reported once, not after every round.
+    private readonly HashSet<string> _reported = new();
 
     public CheckpointStore(string directory, int keep = 3)
     {
@@ -23,11 +25,44 @@ public sealed class CheckpointStore
     public string Directory { get; }
     public int Keep { get; }
 
-    /// <summary>Writes <paramref name="checkpoint"/> and prunes older ones. Returns the file's path.</summary>
-    public string Save(Checkpoint checkpoint)
+    /// <summary>A checkpoint file and its header, or why its header cannot be read.</summary>
+    private sealed record Entry(string Path, CheckpointHeader? Header, string? Problem);
+
+    /// <summary>
+    /// Writes <paramref name="checkpoint"/> (which must carry its run's fingerprint) and prunes the run's older ones; returns the file's path. Files it leaves alone are reported through
+    /// <paramref name="report"/>, each once.
+    /// </summary>
+    public string Save(Checkpoint checkpoint, Action<string>? report = null)
     {
-        System.IO.Directory.CreateDirectory(Directory);
+        var fingerprint = checkpoint.Fingerprint
+            ?? throw new ArgumentException("a checkpoint is saved with its run's fingerprint, which this one lacks", nameof(checkpoint));
+        var entries = Scan();
+
         string path = Path.Combine(Directory, $"{Prefix}{checkpoint.State.Round:D8}{Suffix}");
+        Write(checkpoint, path);
+
+        var mine = new List<Entry>();
+        foreach (var entry in entries.Where(entry => entry.Path != path))
+        {
+            string? problem = entry.Problem ?? (BelongsTo(entry.Header!, fingerprint) ? null : "written by another run");
+            if (problem is null)
+            {
+                mine.Add(entry);
+            }
+            else if (_reported.Add(entry.Path))
+            {
+                report?.Invoke($"checkpoint {entry.Path} is left in place and never pruned: {problem}");
+            }
+        }
+        foreach (var old in Newest(mine).Skip(Keep - 1))
+        {
+            File.Delete(old.Path);
+        }
+        return path;
+    }
+
+    private void Write(Checkpoint checkpoint, string path)
+    {
         // Unique among all hosts that share the folder (in containers every server may be PID 1) and all writers in
         // one process, so no writer ever opens another's half-written file.
         string temporary = $"{path}.{Environment.MachineName}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
@@ -47,48 +82,100 @@ public sealed class CheckpointStore
         }
         // The rename is durable only once the folder's entry is on disk too.
         DirectorySync.Flush(Directory);
-        foreach (var old in Files().Skip(Keep))
-        {
-            File.Delete(old);
-        }
-        return path;
     }
 
     /// <summary>
     /// The newest checkpoint that reads cleanly, or null when there is none. Each damaged or unreadable
     /// file is reported through <paramref name="report"/> and skipped.
     /// </summary>
-    public Checkpoint? LoadLatest(Action<string> report)
+    public Checkpoint? LoadLatest(Action<string> report) => Latest(Scan(), report).Checkpoint;
+
+    /// <summary>
+    /// The newest checkpoint, for a run of <paramref name="run"/> to resume from; null when there is none. When that
+    /// checkpoint belongs to another run, <c>Refusal</c> says so, naming the file and every setting that differs:
+    /// the run must not resume, nor start afresh over another run's files. A checkpoint of format version 2 has no
+    /// fingerprint: only its seed is checked, and <paramref name="report"/> says so.
+    /// </summary>
+    public (Checkpoint? Checkpoint, string? Refusal) Resume(RunFingerprint run, Action<string> report)
     {
-        foreach (var path in Files())
+        var entries = Scan();
+        var (checkpoint, path) = Latest(entries, report);
+        if (checkpoint is null)
+        {
+            return (null, null);
+        }
+        var differences = checkpoint.Fingerprint is { } theirs
+            ? run.Differences(theirs)
+            : checkpoint.Seed == run.Seed ? [] : [("seed", $"{run.Seed}", $"{checkpoint.Seed}")];
+        if (differences.Count == 0)
+        {
+            if (checkpoint.Fingerprint is null)
+            {
+                report($"checkpoint {path} is of format version 2, which records no run fingerprint: only its seed was checked, "
+                    + "not the model, strategy or training settings");
+            }
+            return (checkpoint, null);
+        }
+        return (null, $"the checkpoint {path} was written by a run with {Describe(differences, d => d.Theirs)}; "
+            + $"this run has {Describe(differences, d => d.Mine)}: refusing to resume; move it away or use another checkpoint-dir than {Directory}");
+
+        static string Describe(IEnumerable<(string Setting, string Mine, string Theirs)> differences, Func<(string Setting, string Mine, string Theirs), string> value) =>
+            string.Join(", ", differences.Select(d => $"{d.Setting} {value(d)}"));
+    }
+
+    private static (Checkpoint? Checkpoint, string? Path) Latest(IReadOnlyList<Entry> entries, Action<string> report)
+    {
+        foreach (var entry in entries.Where(entry => entry.Problem is not null))
+        {
+            report($"checkpoint {entry.Path} is unusable ({entry.Problem}); skipping it");
+        }
+        foreach (var entry in Newest(entries.Where(entry => entry.Header is not null)))
         {
             try
             {
-                return Checkpoint.FromBytes(File.ReadAllBytes(path));
+                return (Checkpoint.FromBytes(File.ReadAllBytes(entry.Path)), entry.Path);
             }
             catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
             {
-                report($"checkpoint {path} is unusable ({e.Message}); trying the one before");
+                report($"checkpoint {entry.Path} is unusable ({e.Message}); trying the one before");
             }
         }
-        return null;
+        return (null, null);
     }
 
-    /// <summary>Checkpoint files, newest round first.</summary>
-    private IEnumerable<string> Files() =>
-        System.IO.Directory.Exists(Directory)
-            ? System.IO.Directory.EnumerateFiles(Directory, $"{Prefix}*{Suffix}")
-                .Select(path => (Path: path, Round: RoundOf(path)))
-                .Where(file => file.Round >= 0)
-                .OrderByDescending(file => file.Round)
-                .Select(file => file.Path)
-                .ToArray()
-            : Array.Empty<string>();
+    /// <summary>
+    /// A file of format version 2 has no fingerprint and belongs to the run of its seed, the test a resume applies to
+    /// it too.
+    /// </summary>
+    private static bool BelongsTo(CheckpointHeader header, RunFingerprint run) =>
+        header.Fingerprint is { } theirs ? run.Differences(theirs).Count == 0 : header.Seed == run.Seed;
 
-    private static int RoundOf(string path)
+    /// <summary>The newest first: the highest round.</summary>
+    private static IEnumerable<Entry> Newest(IEnumerable<Entry> entries) => entries.OrderByDescending(entry => entry.Header!.Round);
+
+    /// <summary>Every file named like a checkpoint, with its header, or why it cannot be read.</summary>
+    private IReadOnlyList<Entry> Scan()
     {
-        string name = Path.GetFileName(path);
-        string digits = name[Prefix.Length..^Suffix.Length];
-        return int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out int round) ? round : -1;
+        if (!System.IO.Directory.Exists(Directory))
+        {
+            return Array.Empty<Entry>();
+        }
+        var entries = new List<Entry>();
+        foreach (string path in System.IO.Directory.EnumerateFiles(Directory, $"{Prefix}*{Suffix}"))
+        {
+            try
+            {
+                entries.Add(new Entry(path, Checkpoint.ReadHeader(path), null));
+            }
+            catch (FileNotFoundException)
+            {
+                // Pruned by another server between the listing and the read.
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+            {
+                entries.Add(new Entry(path, null, e.Message));
+            }
+        }
+        return entries;
     }
 }
