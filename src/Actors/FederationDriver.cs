@@ -304,11 +304,19 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         if (_checkpoints is not null)
         {
             _completed.Add(metrics);
-            _checkpoints.Save(new Checkpoint(_options.Server.Seed, _state, _state.Optimizer.Slots, _failuresInARow, _completed.ToArray())
+            try
             {
-                Privacy = _state.Privacy,
-                Fingerprint = _fingerprint,
-            }, problem => _log.Warning(problem));
+                _checkpoints.Save(new Checkpoint(_options.Server.Seed, _state, _state.Optimizer.Slots, _failuresInARow, _completed.ToArray())
+                {
+                    Privacy = _state.Privacy,
+                    Fingerprint = _fingerprint,
+                }, problem => _log.Warning(problem));
+            }
+            catch (CheckpointSupersededException superseded)
+            {
+                End(superseded.Message);
+                return;
+            }
         }
         Publish(new RunEvents.RoundReport(metrics));
         _requester.Tell(new RoundCompleted(_state, metrics));

@@ -11,7 +11,7 @@ namespace AkkaFed.Actors.Tests;
 
 /// <summary>
 /// The cluster's driver on a checkpoint folder: what it refuses to resume from, how it says so (the run ends with a
-/// failure every node hears, the driver lives on and answers).
+/// failure every node hears, the driver lives on and answers), and what it does when another server takes over.
 /// </summary>
 public sealed class CheckpointDriverSpec() : TestKit("akka.scheduler.implementation = \"Akka.TestKit.TestScheduler, Akka.TestKit\"")
 {
@@ -101,5 +101,24 @@ public sealed class CheckpointDriverSpec() : TestKit("akka.scheduler.implementat
             Sys.ActorOf(FederationDriver.Props(Options(), test: null)));
 
         Assert.Equal(3, events.ExpectMsg<RunEvents.Resumed>().NextRound);
+    }
+
+    [Fact]
+    public void A_driver_that_another_server_took_over_from_ends_its_run_instead_of_writing()
+    {
+        var events = RunEventsProbe();
+        var driver = Sys.ActorOf(FederationDriver.Props(Options(), test: null));
+        var client = CreateTestProbe();
+        client.Send(driver, new RegisterClient("client-1", 10));
+        client.ExpectMsg<ClientRegistered>();
+        var request = client.ExpectMsg<FitRequest>();
+
+        // Mid-round, a second server takes over the folder and writes its first checkpoint.
+        WriteCheckpoint(Options(), round: 1);
+        client.Reply(new FitResult(request.Round, "client-1", new float[request.Weights.Length], 10, 1.0, 0.5));
+
+        var failure = events.ExpectMsg<RunEvents.Ended>().Failure!;
+        Assert.Contains("another server took over at epoch 2", failure);
+        Assert.Equal(new[] { "checkpoint-00000001.akfed" }, Directory.GetFiles(_folder.Path, "*.akfed").Select(Path.GetFileName));
     }
 }
