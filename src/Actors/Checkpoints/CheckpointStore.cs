@@ -228,29 +228,26 @@ public sealed class CheckpointStore
         entries.OrderByDescending(entry => entry.Header!.Epoch).ThenByDescending(entry => entry.Header!.Round);
 
     /// <summary>Every file named like a checkpoint, with its header, or why it cannot be read.</summary>
-    private IReadOnlyList<Entry> Scan()
+    private IReadOnlyList<Entry> Scan() =>
+        System.IO.Directory.Exists(Directory)
+            ? System.IO.Directory.EnumerateFiles(Directory, $"{Prefix}*{Suffix}").Select(Read).OfType<Entry>().ToArray()
+            : Array.Empty<Entry>();
+
+    /// <summary>The file's header, or why it cannot be read; null when it is gone (another server pruned it meanwhile).</summary>
+    private static Entry? Read(string path)
     {
-        if (!System.IO.Directory.Exists(Directory))
+        try
         {
-            return Array.Empty<Entry>();
+            return new Entry(path, Checkpoint.ReadHeader(path), null);
         }
-        var entries = new List<Entry>();
-        foreach (string path in System.IO.Directory.EnumerateFiles(Directory, $"{Prefix}*{Suffix}"))
+        catch (FileNotFoundException)
         {
-            try
-            {
-                entries.Add(new Entry(path, Checkpoint.ReadHeader(path), null));
-            }
-            catch (FileNotFoundException)
-            {
-                // Pruned by another server between the listing and the read.
-            }
-            catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
-            {
-                entries.Add(new Entry(path, null, e.Message));
-            }
+            return null;
         }
-        return entries;
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            return new Entry(path, null, e.Message);
+        }
     }
 }
 

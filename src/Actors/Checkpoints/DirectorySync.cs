@@ -27,9 +27,13 @@ public static class DirectorySync
         }
         try
         {
-            if (Fsync(descriptor) != 0 && Marshal.GetLastPInvokeError() is var error && error != EINVAL)
+            if (Fsync(descriptor) != 0)
             {
-                throw new IOException($"cannot sync the folder {directory} to disk (errno {error})");
+                int error = Marshal.GetLastPInvokeError();
+                if (error != EINVAL)
+                {
+                    throw new IOException($"cannot sync the folder {directory} to disk (errno {error})");
+                }
             }
         }
         finally
