@@ -54,6 +54,7 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
     private readonly TensorData? _test;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly CheckpointStore? _checkpoints;
+    private readonly RunFingerprint? _fingerprint;
     private readonly List<RoundMetrics> _completed = new();
     private IActorRef _server = ActorRefs.Nobody;
     private LocalTrainer? _evaluator;
@@ -73,6 +74,7 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         _options = options;
         _test = test;
         _checkpoints = options.CheckpointDirectory is null ? null : new CheckpointStore(options.CheckpointDirectory);
+        _fingerprint = options.CheckpointDirectory is null ? null : RunFingerprint.Of(options);
         if (options.StartsOnItsOwn)
         {
             Starting();
@@ -124,14 +126,15 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         {
             return;
         }
-        var checkpoint = _checkpoints?.LoadLatest(problem => _log.Warning(problem));
+        var (checkpoint, refusal) = _checkpoints?.Resume(_fingerprint!, problem => _log.Warning(problem)) ?? default;
+        if (refusal is not null)
+        {
+            // Not an exception: one in PreStart would stop the singleton for good and leave every node waiting.
+            End(refusal);
+            return;
+        }
         if (checkpoint is not null)
         {
-            if (checkpoint.Seed != _options.Server.Seed)
-            {
-                throw new InvalidOperationException(
-                    $"the checkpoint in {_options.CheckpointDirectory} belongs to a run with seed {checkpoint.Seed}, not {_options.Server.Seed}");
-            }
             _state = checkpoint.State;
             _failuresInARow = checkpoint.FailuresInARow;
             _completed.AddRange(checkpoint.Metrics);
@@ -301,10 +304,19 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         if (_checkpoints is not null)
         {
             _completed.Add(metrics);
-            _checkpoints.Save(new Checkpoint(_options.Server.Seed, _state, _state.Optimizer.Slots, _failuresInARow, _completed.ToArray())
+            try
             {
-                Privacy = _state.Privacy,
-            });
+                _checkpoints.Save(new Checkpoint(_options.Server.Seed, _state, _state.Optimizer.Slots, _failuresInARow, _completed.ToArray())
+                {
+                    Privacy = _state.Privacy,
+                    Fingerprint = _fingerprint,
+                }, problem => _log.Warning(problem));
+            }
+            catch (CheckpointSupersededException superseded)
+            {
+                End(superseded.Message);
+                return;
+            }
         }
         Publish(new RunEvents.RoundReport(metrics));
         _requester.Tell(new RoundCompleted(_state, metrics));

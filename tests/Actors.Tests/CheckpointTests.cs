@@ -106,12 +106,12 @@ public sealed class CheckpointTests
         var store = new CheckpointStore(folder.Path, keep: 3);
         for (int round = 2; round <= 6; round++)
         {
-            store.Save(Sample(round));
+            store.Save(Sample(round) with { Fingerprint = CheckpointSamples.Fingerprint() });
         }
-        Assert.Equal(3, Directory.GetFiles(folder.Path).Length);
+        Assert.Equal(3, Directory.GetFiles(folder.Path, "*.akfed").Length);
 
         // Damage the newest; the store must report it and use round 5's.
-        var newest = Directory.GetFiles(folder.Path).Max()!;
+        var newest = Directory.GetFiles(folder.Path, "*.akfed").Max()!;
         File.WriteAllBytes(newest, File.ReadAllBytes(newest)[..100]);
         var reports = new List<string>();
 
