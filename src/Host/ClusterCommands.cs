@@ -81,7 +81,8 @@ public static class ClusterCommands
         if (active)
         {
             var last = new CheckpointStore(node.CheckpointDir).LoadLatest(output.WriteLine);
-            if (last is not null)
+            // After a refused resume the newest checkpoint is another run's: its model is not this run's to save.
+            if (last is not null && (last.Fingerprint is null || last.Fingerprint.Differences(RunFingerprint.Of(options)).Count == 0))
             {
                 string modelPath = Path.Combine(settings.Output, "model.pt");
                 using var trainer = new LocalTrainer(settings.Model);

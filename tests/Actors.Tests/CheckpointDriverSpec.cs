@@ -13,7 +13,7 @@ namespace AkkaFed.Actors.Tests;
 /// The cluster's driver on a checkpoint folder: what it refuses to resume from, how it says so (the run ends with a
 /// failure every node hears, the driver lives on and answers), and what it does when another server takes over.
 /// </summary>
-public sealed class CheckpointDriverSpec() : TestKit("akka.scheduler.implementation = \"Akka.TestKit.TestScheduler, Akka.TestKit\"")
+public sealed class CheckpointDriverSpec() : TestKit(ManualTime.Config)
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 

@@ -18,7 +18,7 @@ public sealed class ClientTimingSpec : TestKit
     private readonly float[] _global = InitialWeights.Create(ModelKind.TwoNN, seed: 3);
 
     public ClientTimingSpec() : base(AkkaFedConfig.Dispatcher(1).WithFallback(
-        "akka.scheduler.implementation = \"Akka.TestKit.TestScheduler, Akka.TestKit\""))
+        ManualTime.Config))
     {
         _trainers = new TrainerPool(ModelKind.TwoNN, torchThreads: 1, _counters);
     }

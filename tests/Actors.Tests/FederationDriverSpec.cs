@@ -9,7 +9,7 @@ using static AkkaFed.Actors.Protocol.Training;
 namespace AkkaFed.Actors.Tests;
 
 /// <summary>The run driver as the cluster runs it (starting on its own), with TestProbes as clients and time moved by hand.</summary>
-public sealed class FederationDriverSpec() : TestKit("akka.scheduler.implementation = \"Akka.TestKit.TestScheduler, Akka.TestKit\"")
+public sealed class FederationDriverSpec() : TestKit(ManualTime.Config)
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 

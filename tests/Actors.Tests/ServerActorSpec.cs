@@ -13,7 +13,7 @@ namespace AkkaFed.Actors.Tests;
 /// The ServerActor's round protocol, with TestProbes standing in for clients. Time is TestKit's scheduler, moved by
 /// hand: a deadline passes when the test says so, never because the machine is slow.
 /// </summary>
-public sealed class ServerActorSpec() : TestKit("akka.scheduler.implementation = \"Akka.TestKit.TestScheduler, Akka.TestKit\"")
+public sealed class ServerActorSpec() : TestKit(ManualTime.Config)
 {
     private static readonly float[] Global = { 1f, 2f, 3f };
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);

@@ -14,7 +14,7 @@ namespace AkkaFed.Actors.Tests;
 /// only when the test has seen every answer it expects, so the machine's speed can change nothing.
 /// </summary>
 public sealed class SimulatedDeadlineSpec() : TestKit(
-    Akka.Configuration.ConfigurationFactory.ParseString("akka.scheduler.implementation = \"Akka.TestKit.TestScheduler, Akka.TestKit\"")
+    Akka.Configuration.ConfigurationFactory.ParseString(ManualTime.Config)
         .WithFallback(AkkaFedConfig.Dispatcher(2)))
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(1);
