@@ -156,4 +156,16 @@ public sealed class RoundTests
         Assert.InRange(round.FailureReason!.Length, 100, 2_000);
         Assert.All(round.Book.Failures.Values, reason => Assert.True(reason.Length < 300));
     }
+
+    [Fact]
+    public void A_client_that_was_not_selected_leaving_during_training_changes_nothing()
+    {
+        var round = Open("a", "b");
+
+        var after = round.Lost("z", "client terminated");
+
+        Assert.Equal(0, after.Book.Rejected);
+        Assert.Empty(after.Book.Failures);
+        Assert.Equal(round.Book.Missing, after.Book.Missing);
+    }
 }

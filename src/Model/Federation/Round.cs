@@ -167,7 +167,8 @@ public sealed record Round
     /// <summary>A client died or left: a failure of whichever phase it was part of.</summary>
     public Round Lost(string clientId, string reason) => Phase switch
     {
-        RoundPhase.Training => this with { Book = Book.ApplyFailure(Number, clientId, reason).Book },
+        // A client that was not selected (or has answered) takes nothing from the round by leaving: not a rejection.
+        RoundPhase.Training when Book.Selected.Contains(clientId) => this with { Book = Book.ApplyFailure(Number, clientId, reason).Book },
         RoundPhase.Evaluating when Evaluators.Contains(clientId) && !Evaluations.ContainsKey(clientId)
             => this with { EvaluationFailures = EvaluationFailures.SetItem(clientId, reason) },
         _ => this,
