@@ -361,4 +361,15 @@ public sealed class SettingsTests
         Assert.Equal(AkkaFed.Actors.Serialization.WeightBuffers.DefaultMaxPooledBytes,
             FederationSettings.Embedded("cluster.conf").GetByteSize(AkkaFed.Actors.Serialization.WeightBuffers.MaxPooledBytesSetting, null));
     }
+
+    [Fact]
+    public void The_shipped_cluster_never_downs_every_node_while_reachability_flaps()
+    {
+        // A client killed while another node is paused past the failure detector keeps reachability changing for
+        // longer than stable-after; Akka's default then downs the whole cluster (found by the chaos soak).
+        var sbr = FederationSettings.Embedded("cluster.conf").GetConfig("akka.cluster.split-brain-resolver");
+
+        Assert.Equal("keep-majority", sbr.GetString("active-strategy"));
+        Assert.Equal("off", sbr.GetString("down-all-when-unstable"));
+    }
 }
