@@ -19,9 +19,10 @@ public static class ChaosCommand
         var clientNodes = new Option<int>("--client-nodes") { Description = "cluster: client processes (slow, vanishing, ..., Byzantine)", DefaultValueFactory = _ => 3 };
         var clientsPerNode = new Option<int>("--clients-per-node") { Description = "cluster: clients in each client process", DefaultValueFactory = _ => 4 };
         var clients = new Option<int?>("--clients") { Description = "in process: clients (default 50; --quick: 20)" };
+        var nodeConfig = new Option<string?>("--node-config") { Description = "cluster: a HOCON file every node reads, to soak your own settings" };
         var command = new Command("chaos", "Run a federation under injected faults (kill -9, pauses, stragglers, Byzantine and malformed traffic) and check its invariants.")
         {
-            rounds, seed, output, quick, inProcess, clientNodes, clientsPerNode, clients,
+            rounds, seed, output, quick, inProcess, clientNodes, clientsPerNode, clients, nodeConfig,
         };
         command.SetAction(async (parse, cancel) => await Cli.Guard(() =>
         {
@@ -33,7 +34,10 @@ public static class ChaosCommand
                 parse.GetValue(output)!,
                 isQuick,
                 parse.GetValue(clientNodes),
-                parse.GetValue(clientsPerNode)).Validate();
+                parse.GetValue(clientsPerNode))
+            {
+                NodeConfig = parse.GetValue(nodeConfig),
+            }.Validate();
             if (isInProcess)
             {
                 int count = parse.GetValue(clients) ?? (isQuick ? 20 : 50);

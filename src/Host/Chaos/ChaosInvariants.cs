@@ -15,15 +15,49 @@ public sealed record RoundAccounting(int Distinct, IReadOnlyList<int> Missing, I
     public int Duplicated { get; init; }
 }
 
-/// <summary>A node's resident memory early in the run against the end, and the bound it must stay within.</summary>
-public sealed record MemoryFigure(string Node, int EarlyRound, long EarlyKb, int EndRound, long EndKb)
+/// <summary>
+/// A node's resident memory early in the run against the end, each the median of the samples taken over a stretch of
+/// rounds (a garbage-collected heap swings by tens of MB between two collections: one sample could catch either end
+/// of the swing), and the bound the end must stay within.
+/// </summary>
+public sealed record MemoryFigure(string Node, (int From, int To) Early, long EarlyKb, (int From, int To) End, long EndKb)
 {
+    /// <summary>The fewest samples a stretch needs to be judged.</summary>
+    public const int MinimumSamples = 5;
+
     public long BoundKb => ChaosInvariants.MemoryBoundKb(EarlyKb);
 
     public bool Flat => EndKb <= BoundKb;
 
+    /// <summary>
+    /// The figure of <paramref name="samples"/> (after round, kB): the median over rounds [<paramref name="from"/> +
+    /// rounds/10, <paramref name="from"/> + rounds/5) against the median over the last tenth of the rounds; null when a
+    /// stretch has fewer than <see cref="MinimumSamples"/> samples or the two overlap.
+    /// </summary>
+    public static MemoryFigure? Of(string node, IReadOnlyList<(int Round, long Kb)> samples, int rounds, int from = 0)
+    {
+        int tenth = Math.Max(1, rounds / 10);
+        var early = (From: from + tenth, To: from + 2 * tenth - 1);
+        var end = (From: rounds - tenth + 1, To: rounds);
+        if (early.To >= end.From)
+        {
+            return null;
+        }
+        var first = samples.Where(s => s.Round >= early.From && s.Round <= early.To).Select(s => s.Kb).ToArray();
+        var last = samples.Where(s => s.Round >= end.From - 1 && s.Round <= end.To).Select(s => s.Kb).ToArray();
+        return first.Length < MinimumSamples || last.Length < MinimumSamples
+            ? null
+            : new MemoryFigure(node, early, Median(first), end, Median(last));
+    }
+
+    private static long Median(long[] values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Node}: {EarlyKb / 1024.0:F1} MB after round {EarlyRound}, {EndKb / 1024.0:F1} MB after round {EndRound} " +
+        $"{Node}: median {EarlyKb / 1024.0:F1} MB over rounds {Early.From}-{Early.To}, {EndKb / 1024.0:F1} MB over rounds {End.From}-{End.To} " +
         $"(x{(double)EndKb / Math.Max(1, EarlyKb):F3}; bound {BoundKb / 1024.0:F1} MB){(Flat ? "" : ": GREW")}");
 }
 

@@ -69,7 +69,8 @@ internal sealed class ChaosNode : IDisposable
         string marker = $"chaos-{Environment.ProcessId}-{name}";
         var process = NodeProcess.Start(name, args.Concat(new[] { "--node-name", marker }), onLine);
         int? pid = null;
-        for (int attempt = 0; attempt < 100 && pid is null; attempt++)
+        // Process.Start returns after the exec, so the marker is there at once; the bound is for a machine under load.
+        for (int attempt = 0; attempt < 600 && pid is null; attempt++)
         {
             pid = LinuxProcesses.ChildWithArgument(marker);
             if (pid is null)
@@ -80,7 +81,7 @@ internal sealed class ChaosNode : IDisposable
         if (pid is null)
         {
             process.Dispose();
-            throw new InvalidOperationException($"{name} started, but no child process with argument {marker} appeared in /proc within 5 s");
+            throw new InvalidOperationException($"{name} started, but no child process with argument {marker} appeared in /proc within 30 s");
         }
         return new ChaosNode(name, server, index, incarnation, process, pid.Value, startedAfterRound) { Personality = personality };
     }

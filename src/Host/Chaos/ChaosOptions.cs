@@ -11,6 +11,9 @@ public sealed record ChaosOptions(int Rounds, int Seed, string Output, bool Quic
     /// <summary>Least updates a round needs: low enough that a round survives a dead or paused node and a Byzantine one.</summary>
     public int MinClients { get; init; } = 2;
 
+    /// <summary>Cluster: a HOCON file every node reads (<c>--config</c>), to soak a deployment's own settings; null for the defaults.</summary>
+    public string? NodeConfig { get; init; }
+
     public int Clients => ClientNodes * ClientsPerNode;
 
     public ChaosOptions Validate()
@@ -21,6 +24,8 @@ public sealed record ChaosOptions(int Rounds, int Seed, string Output, bool Quic
             throw new Model.SettingsException("client-nodes", $"the chaos soak needs at least 3 client nodes (slow, vanishing, Byzantine), got {ClientNodes}");
         if (ClientsPerNode < 2)
             throw new Model.SettingsException("clients-per-node", $"must be at least 2 (a Byzantine node keeps honest clients beside its attacker), got {ClientsPerNode}");
+        if (NodeConfig is not null && !File.Exists(NodeConfig))
+            throw new Model.SettingsException("node-config", $"{NodeConfig} does not exist");
         return this;
     }
 }

@@ -202,16 +202,13 @@ internal sealed class InProcessSoak(ChaosOptions options, int clients, TextWrite
                 $"{rows.Max(r => r.WallSeconds):F2} s wall");
         }
         _invariants.CheckModel(weights, "the final state");
-        int early = Math.Max(5, options.Rounds / 10);
-        var start = memory.FirstOrDefault(m => m.Round >= early);
-        var end = memory.LastOrDefault();
-        if (start == default || end.Round - start.Round < options.Rounds / 4)
+        if (MemoryFigure.Of("this process", memory, options.Rounds) is { } figure)
         {
-            _invariants.Break($"memory could not be checked: {memory.Count} samples, too few after round {early}");
+            _invariants.CheckMemory(new[] { figure }, log, judge: !options.Quick);
         }
         else
         {
-            _invariants.CheckMemory(new[] { new MemoryFigure("this process", start.Round, start.Kb, end.Round, end.Kb) }, log, judge: !options.Quick);
+            _invariants.Break($"memory could not be checked: {memory.Count} samples, too few for rounds {options.Rounds / 10}-{options.Rounds / 5} and the last tenth");
         }
         return _invariants.Report(log);
     }
