@@ -160,18 +160,20 @@ public static class ChaosSchedule
         }
         int At(int round) => Math.Max(2, (int)Math.Round(round * rounds / 20.0));
         int byzantine = clientNodes - 1;
+        // The pause and the Byzantine node's first crash at once (two client nodes out of five nodes), its second crash
+        // once it is back (nan, then sign-flip, then scale), the server's once at most one other node is out.
         return new[]
         {
+            new ChaosEvent(At(2), ChaosFault.Pause, ChaosTarget.Client(1)),
             new ChaosEvent(At(2), ChaosFault.Malformed, ChaosTarget.Active, Malformed: MalformedKind.Garbage),
             new ChaosEvent(At(3), ChaosFault.ClientCrash, ChaosTarget.Client(byzantine), RestartAfter: 1),
-            new ChaosEvent(At(4), ChaosFault.Malformed, ChaosTarget.Standby, Malformed: MalformedKind.OversizedFrame),
-            new ChaosEvent(At(5), ChaosFault.Malformed, ChaosTarget.Client(1), Malformed: MalformedKind.GarbageFrame),
-            new ChaosEvent(At(6), ChaosFault.Pause, ChaosTarget.Client(1)),
+            new ChaosEvent(At(3), ChaosFault.Malformed, ChaosTarget.Standby, Malformed: MalformedKind.OversizedFrame),
+            new ChaosEvent(At(5), ChaosFault.Malformed, ChaosTarget.Client(0), Malformed: MalformedKind.GarbageFrame),
+            new ChaosEvent(At(6), ChaosFault.ClientCrash, ChaosTarget.Client(byzantine), RestartAfter: 1),
             new ChaosEvent(At(7), ChaosFault.Malformed, ChaosTarget.Active, Malformed: MalformedKind.TruncatedFrame),
-            new ChaosEvent(At(8), ChaosFault.ClientCrash, ChaosTarget.Client(byzantine), RestartAfter: 1),
             new ChaosEvent(At(9), ChaosFault.ServerCrash, ChaosTarget.Active),
             new ChaosEvent(At(10), ChaosFault.Malformed, ChaosTarget.Active, Malformed: MalformedKind.Flood),
-        }.OrderBy(e => e.Round).ToArray();
+        }.OrderBy(e => e.Round).ThenBy(e => e.Fault).ToArray();
     }
 
     private static IReadOnlyList<ChaosEvent> Full(int rounds, int seed, int clientNodes)

@@ -76,7 +76,10 @@ internal sealed class ClusterSoak
     private DateTime _endedAt;
     private DateTime _lastMemorySample;
     private ChaosNode? _active;
-    private ClientSlot? _clientSlot;
+    private readonly Dictionary<int, ClientSlot> _clientSlots = new();
+
+    /// <summary>Client nodes back in the cluster whose clients have not all been selected again yet, and since when.</summary>
+    private readonly Dictionary<int, DateTime> _rejoining = new();
     private ServerSlot? _serverSlot;
     private DateTime? _failoverSince;
     private int _downedAfterPause;
@@ -96,15 +99,14 @@ internal sealed class ClusterSoak
         Recovering,
     }
 
-    /// <summary>The one client-node fault in progress, until all of that node's clients are selected again.</summary>
+    /// <summary>A client-node fault in progress, until that node is back in the cluster (it prints the run's reports again).</summary>
     private sealed class ClientSlot(int node, SlotState state)
     {
         public int Node { get; } = node;
         public SlotState State { get; set; } = state;
-        public DateTime Since { get; set; } = DateTime.UtcNow;
 
-        /// <summary>The node printed a round report since it came back: it is in the cluster again.</summary>
-        public bool Heard { get; set; }
+        /// <summary>When it went down, or, once <see cref="SlotState.Recovering"/>, when it came back.</summary>
+        public DateTime Since { get; set; } = DateTime.UtcNow;
     }
 
     /// <summary>The one server fault in progress: a killed server waiting to be restarted, or a paused one.</summary>
@@ -391,10 +393,15 @@ internal sealed class ClusterSoak
         {
             OnRound(node, Int(round, 1), Int(round, 2), Int(round, 3));
         }
-        else if (!node.IsServer && ClientRound.IsMatch(line.Text) && _clientSlot is { State: SlotState.Recovering } slot
-                 && _clients[slot.Node] == node)
+        else if (!node.IsServer && ClientRound.IsMatch(line.Text) && _clients[node.Index] == node
+                 && _clientSlots.TryGetValue(node.Index, out var slot) && slot.State == SlotState.Recovering)
         {
-            slot.Heard = true;
+            // It hears the run's reports again: it is back in the cluster, and the next fault may come. Its clients
+            // must still be selected again, which the rounds show.
+            Say(string.Create(CultureInfo.InvariantCulture,
+                $"client-{slot.Node} is back in the cluster, {(DateTime.UtcNow - slot.Since).TotalSeconds:F1} s after it came back"));
+            _rejoining[slot.Node] = slot.Since;
+            _clientSlots.Remove(slot.Node);
         }
     }
 
@@ -451,10 +458,11 @@ internal sealed class ClusterSoak
         {
             Say($"round {round}/{_options.Rounds}: {participants}/{selected} clients");
         }
-        if (_clientSlot is { State: SlotState.Recovering, Heard: true } slot && selected == _options.Clients)
+        if (_rejoining.Count > 0 && selected == _options.Clients)
         {
-            Say($"client-{slot.Node}'s clients are all selected again (round {round}, {(now - slot.Since).TotalSeconds:F1} s after it came back)");
-            _clientSlot = null;
+            Say($"every client is selected again in round {round}: " +
+                string.Join(", ", _rejoining.Select(r => string.Create(CultureInfo.InvariantCulture, $"client-{r.Key} {(now - r.Value).TotalSeconds:F1} s after it came back"))));
+            _rejoining.Clear();
         }
         if (_serverSlot is { State: SlotState.Paused } paused && now > paused.Since && _servers[paused.Server] is { PausedUntil: null })
         {
@@ -469,7 +477,7 @@ internal sealed class ClusterSoak
         {
             _restarts.Remove((node, atRound));
             StartClient(node);
-            _clientSlot = new ClientSlot(node, SlotState.Recovering);
+            _clientSlots[node] = new ClientSlot(node, SlotState.Recovering);
         }
         InjectDue(round + 1);
     }
@@ -528,7 +536,7 @@ internal sealed class ClusterSoak
         else
         {
             StartClient(node.Index);
-            _clientSlot = new ClientSlot(node.Index, SlotState.Recovering);
+            _clientSlots[node.Index] = new ClientSlot(node.Index, SlotState.Recovering);
         }
     }
 
@@ -548,7 +556,7 @@ internal sealed class ClusterSoak
         {
             node.Resume();
             Say($"SIGCONT {node.Name} (pid {node.Pid})");
-            if (_clientSlot is { State: SlotState.Paused } slot && _clients[slot.Node] == node)
+            if (!node.IsServer && _clients[node.Index] == node && _clientSlots.TryGetValue(node.Index, out var slot) && slot.State == SlotState.Paused)
             {
                 (slot.State, slot.Since) = (SlotState.Recovering, now);
             }
@@ -578,10 +586,15 @@ internal sealed class ClusterSoak
                         $"no round completed for {(now - _lastProgress).TotalSeconds:F0} s after round {_lastRound} (bound {bound.TotalSeconds:F0} s): the soak stops the run"));
                     _phase = Phase.Done;
                 }
-                if (_clientSlot is { State: SlotState.Recovering } slot && now - slot.Since > RejoinBound)
+                foreach (var slot in _clientSlots.Values.Where(s => s.State == SlotState.Recovering && now - s.Since > RejoinBound).ToArray())
                 {
-                    _invariants.Break($"client-{slot.Node}'s clients were not all selected again within {RejoinBound.TotalSeconds:F0} s of its return (round {_lastRound})");
-                    _clientSlot = null;
+                    _invariants.Break($"client-{slot.Node} was not back in the cluster within {RejoinBound.TotalSeconds:F0} s of its return (round {_lastRound})");
+                    _clientSlots.Remove(slot.Node);
+                }
+                foreach (var (node, since) in _rejoining.Where(r => now - r.Value > RejoinBound).ToArray())
+                {
+                    _invariants.Break($"client-{node}'s clients were not all selected again within {RejoinBound.TotalSeconds:F0} s of its return (round {_lastRound})");
+                    _rejoining.Remove(node);
                 }
                 if (_serverSlot is { State: SlotState.Recovering } standby && now - standby.Since > StandbyReady)
                 {
@@ -635,9 +648,9 @@ internal sealed class ClusterSoak
         {
             case ChaosFault.ClientCrash:
             {
-                if (_clientSlot is { } busy)
+                if (ClusterShort(scheduled.Target.Index) is { } busy)
                 {
-                    return $"client-{busy.Node} is not back yet";
+                    return busy;
                 }
                 var node = _clients[scheduled.Target.Index];
                 if (node is not { IsRunning: true, PausedUntil: null })
@@ -645,9 +658,10 @@ internal sealed class ClusterSoak
                     return $"{scheduled.Target} is not running";
                 }
                 node.Kill();
+                RejoinAfterThis();
                 Count("client kill -9");
                 Say($"round {round}: kill -9 {node.Name} (pid {node.Pid}, {node.Personality?.Name}); restart after round {round + scheduled.RestartAfter - 1}");
-                _clientSlot = new ClientSlot(node.Index, SlotState.Down);
+                _clientSlots[node.Index] = new ClientSlot(node.Index, SlotState.Down);
                 _restarts.Add((node.Index, round + scheduled.RestartAfter));
                 return null;
             }
@@ -656,6 +670,10 @@ internal sealed class ClusterSoak
                 if (_serverSlot is not null || _active is null || Other(_active) is not { IsRunning: true, PausedUntil: null })
                 {
                     return "both server nodes must be up, the standby for 30 s";
+                }
+                if (Out >= MaxOut)
+                {
+                    return $"{Out} nodes are out already";
                 }
                 var victim = _active;
                 victim.Kill();
@@ -668,9 +686,9 @@ internal sealed class ClusterSoak
             }
             case ChaosFault.Pause when scheduled.Target.Role == ChaosTargetRole.Client:
             {
-                if (_clientSlot is { } busy)
+                if (ClusterShort(scheduled.Target.Index) is { } busy)
                 {
-                    return $"client-{busy.Node} is not back yet";
+                    return busy;
                 }
                 var node = _clients[scheduled.Target.Index];
                 if (node is not { IsRunning: true })
@@ -678,7 +696,8 @@ internal sealed class ClusterSoak
                     return $"{scheduled.Target} is not running";
                 }
                 Pause(node, round);
-                _clientSlot = new ClientSlot(node.Index, SlotState.Paused);
+                RejoinAfterThis();
+                _clientSlots[node.Index] = new ClientSlot(node.Index, SlotState.Paused);
                 return null;
             }
             case ChaosFault.Pause:
@@ -687,6 +706,10 @@ internal sealed class ClusterSoak
                 if (_serverSlot is not null || _failoverSince is not null || node is not { IsRunning: true } || Other(node) is not { IsRunning: true })
                 {
                     return "both server nodes must be up";
+                }
+                if (Out >= MaxOut)
+                {
+                    return $"{Out} nodes are out already";
                 }
                 Pause(node, round);
                 _serverSlot = new ServerSlot(node.Index, SlotState.Paused);
@@ -710,6 +733,27 @@ internal sealed class ClusterSoak
                 }));
                 return null;
             }
+        }
+    }
+
+    /// <summary>Nodes down, paused, or restarted and not yet back in the cluster.</summary>
+    private int Out => _clientSlots.Count + (_serverSlot is null ? 0 : 1);
+
+    /// <summary>The most nodes the soak takes out at once: fewer than half, so that the others stay a majority.</summary>
+    private int MaxOut => (2 + _options.ClientNodes - 1) / 2;
+
+    /// <summary>Why client node <paramref name="index"/> cannot take a fault now, or null when it can.</summary>
+    private string? ClusterShort(int index) =>
+        _clientSlots.ContainsKey(index) ? $"client-{index} is not back yet"
+        : Out >= MaxOut ? $"{Out} nodes are out already ({string.Join(", ", _clientSlots.Keys.Select(k => $"client-{k}").Concat(_serverSlot is null ? [] : [$"server-{_serverSlot.Server}"]))})"
+        : null;
+
+    /// <summary>Nodes still rejoining cannot be seen whole before the node just taken down is back: their bound starts again.</summary>
+    private void RejoinAfterThis()
+    {
+        foreach (var node in _rejoining.Keys.ToArray())
+        {
+            _rejoining[node] = DateTime.UtcNow;
         }
     }
 
