@@ -28,10 +28,21 @@ internal static class ChaosRun
         return (exit, lines.ToArray());
     }
 
+    /// <summary>A broken cluster soak leaves its nodes' logs in the temp folder (the test's own is deleted), and says where.</summary>
+    public static void KeepLogsIfBroken(ITestOutputHelper log, int exit, string logs)
+    {
+        if (exit != 0 && Directory.Exists(logs))
+        {
+            string kept = Path.Combine(Path.GetTempPath(), $"akkafed-chaos-logs-{Guid.NewGuid():N}");
+            Directory.Move(logs, kept);
+            log.WriteLine($"the nodes' logs are kept in {kept}");
+        }
+    }
+
     /// <summary>Exit 0, and a last line that counts <paramref name="rounds"/> rounds, some faults, and no hang, lost or duplicated round.</summary>
     public static void AssertClean(int exit, string[] lines, int rounds)
     {
-        Assert.True(exit == 0, $"exit {exit}: {string.Join("; ", lines.Where(l => l.Contains("BROKEN")))}");
+        Assert.True(exit == 0, $"exit {exit}: {string.Join("; ", lines.Where(l => l.Contains("BROKEN") || l.Contains("split-brain") || l.Contains(" exited with ")))}");
         var summary = Summary.Match(lines.LastOrDefault() ?? "");
         Assert.True(summary.Success, $"the last line is not the summary: '{lines.LastOrDefault()}'");
         Assert.Equal(rounds, int.Parse(summary.Groups[1].Value));
@@ -51,6 +62,7 @@ public sealed class ChaosClusterTests(ITestOutputHelper log)
         // Two server and three client processes, a failover and restarts, on a loaded 2-core machine: a bound of minutes.
         var (exit, lines) = await ChaosRun.Start(log, TimeSpan.FromMinutes(8), "--quick", "--output", folder.Path);
 
+        ChaosRun.KeepLogsIfBroken(log, exit, folder.File("logs"));
         ChaosRun.AssertClean(exit, lines, 20);
         string injected = lines.Single(l => l.Contains("] injected "));
         foreach (var kind in new[] { "client kill -9", "server kill -9", "client pause", "slow node start", "vanishing node start",

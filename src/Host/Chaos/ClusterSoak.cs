@@ -209,7 +209,7 @@ internal sealed class ClusterSoak
                 }
             }
         }
-        return Check(schedule);
+        return Check();
     }
 
     private void PrepareOutput()
@@ -785,7 +785,7 @@ internal sealed class ClusterSoak
 
     // ---- Invariants -------------------------------------------------------------------------------------------
 
-    private int Check(IReadOnlyList<ChaosEvent> schedule)
+    private int Check()
     {
         Say($"injected {_invariants.Faults} faults: {string.Join(", ", _injected.OrderBy(p => p.Key).Select(p => $"{p.Value} {p.Key}"))}");
         if (_downedAfterPause > 0)

@@ -206,7 +206,7 @@ internal sealed class InProcessSoak(ChaosOptions options, int clients, TextWrite
         if (rows.Count > 0)
         {
             Say($"rounds: {failed} failed; of {asked} asked: {Share(rows.Sum(r => (long)r.Stragglers))} stragglers, " +
-                $"{Share(rows.Sum(r => (long)r.Dropouts))} dropouts, {Share(rows.Sum(r => (long)r.Rejected))} rejected (NaN), " +
+                $"{Share(rows.Sum(r => (long)r.Dropouts))} dropouts, {Share(rows.Sum(r => (long)r.Rejected))} rejected, " +
                 $"{Share(rows.Sum(r => (long)r.Failed))} failed (crashed mid-round); longest round {rows.Max(r => r.SimulatedSeconds ?? 0):F2} s simulated, " +
                 $"{rows.Max(r => r.WallSeconds):F2} s wall");
         }
