@@ -114,4 +114,5 @@ root.Subcommands.Add(Define("server", "Run a server node of a federation on Akka
 root.Subcommands.Add(Define("client", "Run a client node of a federation on Akka.Cluster (see hocon/cluster.conf).", cluster: true,
     (config, cancel) => ClusterCommands.ClientAsync(config, Console.Out, cancel)));
 root.Subcommands.Add(ClusterDemoCommand.Create());
+root.Subcommands.Add(AkkaFed.Host.Chaos.ChaosCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -45,4 +45,27 @@ public sealed class AttackTests
         Assert.Equal(sent, attack.Corrupt(delta, "c", round: 2));
         Assert.NotEqual(sent, attack.Corrupt(delta, "c", round: 3));
     }
+
+    [Fact]
+    public void A_nan_attacker_sends_only_nan_and_the_round_refuses_it_as_the_answer_of_that_client()
+    {
+        var attack = new Attack(Attack.Names["nan"], 0.5, Seed: 1);
+        string attacker = Clients.First(attack.IsAttacker);
+        string honest = Clients.First(id => !attack.IsAttacker(id));
+        var delta = new[] { 1f, -2f };
+
+        var sent = attack.Corrupt(delta, attacker, round: 4);
+        var round = Round.Open(4, new[] { attacker, honest }, modelLength: 2, available: 2, Round.None);
+        (round, var verdict) = round.Train(4, new ClientUpdate(attacker, sent, 10, 0.5, 0.5), fromOwner: true);
+
+        Assert.Equal(AttackKind.Nan, attack.Kind);
+        Assert.All(sent, value => Assert.True(float.IsNaN(value)));
+        Assert.Equal(new[] { 1f, -2f }, delta);
+        Assert.Same(delta, attack.Corrupt(delta, honest, round: 4));
+        Assert.Equal(Verdict.Rejected, verdict);
+        Assert.Equal(1, round.Book.Rejected);
+        // Refused, it is still that client's answer: the round waits only for the honest one.
+        Assert.Equal(1, round.Book.Missing);
+        Assert.Same(attack, attack.Validate());
+    }
 }

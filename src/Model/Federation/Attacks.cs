@@ -13,6 +13,9 @@ public enum AttackKind
 
     /// <summary>Sends Gaussian noise of standard deviation <c>scale</c> instead of its update.</summary>
     Random,
+
+    /// <summary>Sends an update full of NaN, as a client whose training diverged would: the server must refuse it.</summary>
+    Nan,
 }
 
 /// <summary>
@@ -29,6 +32,7 @@ public sealed record Attack(AttackKind Kind = AttackKind.None, double Fraction =
         ["sign-flip"] = AttackKind.SignFlip,
         ["scale"] = AttackKind.Scale,
         ["random"] = AttackKind.Random,
+        ["nan"] = AttackKind.Nan,
     };
 
     /// <summary>Throws a <see cref="SettingsException"/> naming the first setting that is out of range.</summary>
@@ -77,6 +81,9 @@ public sealed record Attack(AttackKind Kind = AttackKind.None, double Fraction =
                     double v = random.NextDouble();
                     sent[i] = (float)(Scale * Math.Sqrt(-2.0 * Math.Log(u)) * Math.Cos(2 * Math.PI * v));
                 }
+                break;
+            case AttackKind.Nan:
+                Array.Fill(sent, float.NaN);
                 break;
         }
         return sent;
