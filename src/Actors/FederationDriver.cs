@@ -312,6 +312,11 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
                     Fingerprint = _fingerprint,
                 }, problem => _log.Warning(problem));
             }
+            catch (CheckpointSupersededException superseded) when (_options.StartsOnItsOwn)
+            {
+                StepDown(superseded.Message);
+                return;
+            }
             catch (CheckpointSupersededException superseded)
             {
                 End(superseded.Message);
@@ -355,6 +360,15 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         {
             Become(Ready);
         }
+    }
+
+    /// <summary>The run is the other server's now: nothing is announced to the cluster, whose clients follow it.</summary>
+    private void StepDown(string reason)
+    {
+        Timers.CancelAll();
+        _log.Warning("Stepping down: {0}", reason);
+        Context.System.EventStream.Publish(new RunEvents.SteppedDown(reason));
+        Become(Finished);
     }
 
     private void Publish(object message)

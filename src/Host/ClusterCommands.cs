@@ -31,53 +31,76 @@ public static class ClusterCommands
         var options = new RunOptions(settings.Server, settings.Model, settings.Rounds, settings.MaxFailedRounds,
             node.WaitForClients == 0 ? settings.Clients : node.WaitForClients, node.CheckpointDir);
 
-        var system = ActorSystem.Create("akkafed", node.AkkaConfig(ClusterFederation.ServerRole, 1).WithFallback(config));
-        output.WriteLine($"server node {Address(system)}: {settings.Rounds} rounds of {Architectures.NameOf(settings.Model)}, " +
-                         $"waiting for {options.WaitForClients} clients, checkpoints in {node.CheckpointDir}");
-        var ended = new TaskCompletionSource<RunEvents.Ended>(TaskCreationOptions.RunContinuationsAsynchronously);
         MetricsWriter? metrics = null;
         bool active = false;
-
-        // This node's driver, when it holds the singleton, reports on the local event stream.
-        var reporter = system.ActorOf(RunListener.Props(message =>
+        RunEvents.Ended? result;
+        while (true)
         {
-            switch (message)
+            var system = ActorSystem.Create("akkafed", node.AkkaConfig(ClusterFederation.ServerRole, 1).WithFallback(config));
+            output.WriteLine($"server node {Address(system)}: {settings.Rounds} rounds of {Architectures.NameOf(settings.Model)}, " +
+                             $"waiting for {options.WaitForClients} clients, checkpoints in {node.CheckpointDir}");
+            var ended = new TaskCompletionSource<RunEvents.Ended>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var steppedDown = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+            // This node's driver, when it holds the singleton, reports on the local event stream.
+            var reporter = system.ActorOf(RunListener.Props(message =>
             {
-                case RunEvents.Resumed resumed:
-                    active = true;
-                    metrics?.Dispose();
-                    metrics = new MetricsWriter(settings.Output);
-                    foreach (var round in resumed.Completed)
-                    {
-                        metrics.Write(round);
-                    }
-                    output.WriteLine($"Resumed from checkpoint: rounds 1-{resumed.NextRound - 1} done, continuing with round {resumed.NextRound}");
-                    break;
-                case RunEvents.RoundReport report:
-                    active = true;
-                    metrics ??= new MetricsWriter(settings.Output);
-                    metrics.Write(report.Metrics);
-                    output.WriteLine(SimulateCommand.Describe(report.Metrics));
-                    break;
-                case RunEvents.Ended end:
+                switch (message)
+                {
+                    case RunEvents.Resumed resumed:
+                        active = true;
+                        metrics?.Dispose();
+                        metrics = new MetricsWriter(settings.Output);
+                        foreach (var round in resumed.Completed)
+                        {
+                            metrics.Write(round);
+                        }
+                        output.WriteLine($"Resumed from checkpoint: rounds 1-{resumed.NextRound - 1} done, continuing with round {resumed.NextRound}");
+                        break;
+                    case RunEvents.RoundReport report:
+                        active = true;
+                        metrics ??= new MetricsWriter(settings.Output);
+                        metrics.Write(report.Metrics);
+                        output.WriteLine(SimulateCommand.Describe(report.Metrics));
+                        break;
+                    case RunEvents.Ended end:
+                        ended.TrySetResult(end);
+                        break;
+                    case RunEvents.SteppedDown down:
+                        output.WriteLine($"this server stepped down: {down.Reason}");
+                        steppedDown.TrySetResult();
+                        break;
+                }
+            }), "run-reporter");
+            system.EventStream.Subscribe(reporter, typeof(RunEvents.SteppedDown));
+            system.EventStream.Subscribe(reporter, typeof(RunEvents.Resumed));
+            system.EventStream.Subscribe(reporter, typeof(RunEvents.RoundReport));
+            system.EventStream.Subscribe(reporter, typeof(RunEvents.Ended));
+            // A standby server node learns of the end through the cluster.
+            ClusterFederation.SubscribeToRun(system, system.ActorOf(RunListener.Props(message =>
+            {
+                if (message is RunEvents.Ended end)
+                {
                     ended.TrySetResult(end);
-                    break;
-            }
-        }), "run-reporter");
-        system.EventStream.Subscribe(reporter, typeof(RunEvents.Resumed));
-        system.EventStream.Subscribe(reporter, typeof(RunEvents.RoundReport));
-        system.EventStream.Subscribe(reporter, typeof(RunEvents.Ended));
-        // A standby server node learns of the end through the cluster.
-        ClusterFederation.SubscribeToRun(system, system.ActorOf(RunListener.Props(message =>
-        {
-            if (message is RunEvents.Ended end)
-            {
-                ended.TrySetResult(end);
-            }
-        }), "run-watcher"));
-        ClusterFederation.StartServer(system, options, test);
+                }
+            }), "run-watcher"));
+            ClusterFederation.StartServer(system, options, test);
 
-        var (result, _) = await WaitForEnd(ended.Task, system, cancel);
+            (result, bool removed) = await WaitForEnd(ended.Task, system, cancel, steppedDown.Task);
+            if (cancel.IsCancellationRequested || !removed && !steppedDown.Task.IsCompleted)
+            {
+                break;
+            }
+            // Downed (paused past the failure detector, on the minority side of a partition, or by a resolver that
+            // could not tell a crash from a partition), or taken over: the node joins again as a new member, as a
+            // standby or, when no server is left, as the server that resumes from the newest checkpoint.
+            output.WriteLine(removed ? "this node was removed from the cluster; joining again as a new member"
+                : "this node left the cluster; joining again as a new member");
+            // The run's files are the next active server's to write, from the checkpoint it resumes.
+            metrics?.Dispose();
+            metrics = null;
+            active = false;
+        }
         if (active)
         {
             var last = new CheckpointStore(node.CheckpointDir).LoadLatest(output.WriteLine);

@@ -104,9 +104,11 @@ public sealed class CheckpointDriverSpec() : TestKit(ManualTime.Config)
     }
 
     [Fact]
-    public void A_driver_that_another_server_took_over_from_ends_its_run_instead_of_writing()
+    public void A_driver_that_another_server_took_over_from_steps_down_without_writing_or_announcing_an_end()
     {
         var events = RunEventsProbe();
+        Sys.EventStream.Subscribe(events.Ref, typeof(RunEvents.SteppedDown));
+        Sys.EventStream.Subscribe(events.Ref, typeof(RunEvents.RoundReport));
         var driver = Sys.ActorOf(FederationDriver.Props(Options(), test: null));
         var client = CreateTestProbe();
         client.Send(driver, new RegisterClient("client-1", 10));
@@ -117,8 +119,10 @@ public sealed class CheckpointDriverSpec() : TestKit(ManualTime.Config)
         WriteCheckpoint(Options(), round: 1);
         client.Reply(new FitResult(request.Round, "client-1", new float[request.Weights.Length], 10, 1.0, 0.5));
 
-        var failure = events.ExpectMsg<RunEvents.Ended>().Failure!;
-        Assert.Contains("another server took over at epoch 2", failure);
+        // Its node hears why; the cluster hears no end and no report: the run goes on under the other server.
+        Assert.Contains("another server took over at epoch 2", events.ExpectMsg<RunEvents.SteppedDown>().Reason);
+        events.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        client.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
         Assert.Equal(new[] { "checkpoint-00000001.akfed" }, Directory.GetFiles(_folder.Path, "*.akfed").Select(Path.GetFileName));
     }
 }

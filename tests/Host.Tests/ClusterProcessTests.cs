@@ -164,4 +164,33 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
             active.Dispose();
         }
     }
+
+    [Fact]
+    public async Task A_server_node_paused_until_the_cluster_downs_it_joins_again_as_the_standby_and_sees_the_run_end()
+    {
+        using var folder = new TempDirectory();
+        int first = NodeProcess.FreePort();
+        int second = NodeProcess.FreePort();
+        string[] shared = Paced.Concat(new[] { "--seed-nodes", $"{Seed(first)},{Seed(second)}", "--clients", "4", "--rounds", "40" }).ToArray();
+        string[] serverArgs = shared.Concat(new[] { "--checkpoint-dir", folder.File("checkpoints"), "--output", folder.Path }).ToArray();
+
+        using var active = Start("server-1", new[] { "server", "--port", $"{first}" }.Concat(serverArgs).ToArray());
+        await active.WaitForLine("server node", TimeSpan.FromSeconds(60));
+        using var standby = Start("server-2", new[] { "server", "--port", $"{second}" }.Concat(serverArgs).ToArray());
+        using var c1 = Start("client-1", new[] { "client", "--port", "0", "--partition-index", "0", "--partition-count", "2" }.Concat(shared).ToArray());
+        using var c2 = Start("client-2", new[] { "client", "--port", "0", "--partition-index", "1", "--partition-count", "2" }.Concat(shared).ToArray());
+
+        await active.WaitForLine(@"^Round \d+: .*clients=4/4", TimeSpan.FromSeconds(120));
+        active.Signal("STOP");
+        // Past the failure detector and stable-after, three nodes of four down it, and the standby takes over.
+        await standby.WaitForLine(@"^Resumed from checkpoint", TimeSpan.FromSeconds(120));
+        active.Signal("CONT");
+
+        await active.WaitForLine(@"^this node (was removed from|left) the cluster; joining again as a new member", TimeSpan.FromSeconds(120));
+        Assert.Equal(0, await standby.WaitForExit(TimeSpan.FromMinutes(4)));
+        await active.WaitForLine(@"^run finished after round 40$", TimeSpan.FromSeconds(60));
+        Assert.Equal(0, await active.WaitForExit(TimeSpan.FromSeconds(60)));
+        var rounds = ReadMetrics(Path.Combine(folder.Path, "metrics.csv"));
+        Assert.Equal(Enumerable.Range(1, 40), rounds.Select(r => Int(r, "round")));
+    }
 }

@@ -24,4 +24,11 @@ public static class RunEvents
     /// in the newest checkpoint.
     /// </summary>
     public sealed record Ended(int LastRound, string? Failure) : IFederationMessage;
+
+    /// <summary>
+    /// Another server took over this run's checkpoints (a split brain, or a pause past the failure detector): this
+    /// driver stopped without writing or reporting anything, and the run goes on under the other. Published on the
+    /// driver's own node only, never to the cluster, whose clients follow the other server.
+    /// </summary>
+    public sealed record SteppedDown(string Reason);
 }

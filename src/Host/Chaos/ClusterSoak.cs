@@ -384,6 +384,17 @@ internal sealed class ClusterSoak
             {
                 _invariants.Break(decision);
             }
+            else if (_active?.Port is { } port && downing.Groups[2].Value.Contains($":{port}", StringComparison.Ordinal) && _failoverSince is null)
+            {
+                // E.g. a node killed while the others were still joining: only Up members count, so the dead one can
+                // be half of them. The downed servers join again, and one resumes from the newest checkpoint.
+                _failoverSince = DateTime.UtcNow;
+                _failovers.Add($"the active server {_active.Name} downed by {node.Name}'s resolver ({downing.Groups[1].Value}) after round {_lastRound}");
+            }
+        }
+        else if (line.Text.EndsWith("; joining again as a new member", StringComparison.Ordinal))
+        {
+            Say($"{node.Name}: {line.Text}");
         }
         else if (line.Text.StartsWith("Resumed from checkpoint", StringComparison.Ordinal))
         {
