@@ -37,6 +37,9 @@ internal sealed class ClusterSoak
     /// <summary>A restarted server is a ready standby (joined, so that killing the active one leaves a server) after this.</summary>
     private static readonly TimeSpan StandbyReady = TimeSpan.FromSeconds(30);
 
+    /// <summary>How long a killed server stays down when no other takes over (a takeover takes about 20 s).</summary>
+    private static readonly TimeSpan ServerRestart = TimeSpan.FromSeconds(30);
+
     /// <summary>After a SIGCONT: an exit within this is the cluster having downed the paused node.</summary>
     private static readonly TimeSpan DownedAfterPause = TimeSpan.FromMinutes(1);
 
@@ -606,6 +609,14 @@ internal sealed class ClusterSoak
                 {
                     _invariants.Break($"client-{node}'s clients were not all selected again within {RejoinBound.TotalSeconds:F0} s of its return (round {_lastRound})");
                     _rejoining.Remove(node);
+                }
+                if (_serverSlot is { State: SlotState.Down } down && now - down.Since > ServerRestart)
+                {
+                    // As a supervisor would: the standby has not taken over (the cluster may have downed it too, and
+                    // only the first seed node can form a new cluster), so the killed server comes back anyway.
+                    Say($"no server took over within {ServerRestart.TotalSeconds:F0} s of the kill: restarting server-{down.Server}");
+                    StartServer(down.Server, _servers[down.Server]!.Incarnation + 1);
+                    (down.State, down.Since) = (SlotState.Recovering, now);
                 }
                 if (_serverSlot is { State: SlotState.Recovering } standby && now - standby.Since > StandbyReady)
                 {
