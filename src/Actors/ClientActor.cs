@@ -84,6 +84,10 @@ public sealed class ClientActor : UntypedActor
             case ClientRegistered:
                 OnRegistered();
                 break;
+            case RunEvents.Ended ended when Sender.Equals(_registeredWith):
+                // For the node, which also listens on the cluster's topic: whichever comes first ends it.
+                Context.System.EventStream.Publish(ended);
+                break;
             case RegisterAgain when _registration is not null:
                 Register();
                 break;

@@ -18,6 +18,9 @@ internal sealed class ClientRegistry
 
     public int Count => _byId.Count;
 
+    /// <summary>The actors that speak for the registered clients.</summary>
+    public IEnumerable<IActorRef> Actors => _byActor.Keys;
+
     public IActorRef this[string clientId] => _byId[clientId];
 
     /// <summary>The training samples <paramref name="clientId"/> said it holds.</summary>

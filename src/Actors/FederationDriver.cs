@@ -349,7 +349,12 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
     private void End(string? failure)
     {
         Timers.Cancel("watchdog");
-        Publish(new RunEvents.Ended(_state.Round - 1, failure));
+        var ended = new RunEvents.Ended(_state.Round - 1, failure);
+        Publish(ended);
+        if (_options.StartsOnItsOwn)
+        {
+            _server.Tell(ended);
+        }
         _requester.Tell(new RunCompleted(_state, failure));
         _requester = ActorRefs.Nobody;
         if (_options.StartsOnItsOwn)

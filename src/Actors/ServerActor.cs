@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
+using AkkaFed.Actors.Protocol;
 using AkkaFed.Actors.Serialization;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Learning;
@@ -63,6 +64,14 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
             new Evaluation(result.Loss, result.Accuracy, result.Examples), null));
         Receive<EvaluateFailed>(failed => OnEvaluated(failed.Round, failed.ClientId, null, failed.Reason));
         Receive<RegisterClient>(register => _clients.Admit(register, Sender, Context));
+        Receive<RunEvents.Ended>(ended =>
+        {
+            // Directly, as fit requests travel: a node that pub-sub has not reached yet hears the end all the same.
+            foreach (var client in _clients.Actors)
+            {
+                client.Tell(ended);
+            }
+        });
         Receive<Terminated>(OnTerminated);
         Receive<AwaitClients>(wait => _clients.Await(wait.Count, Sender));
         Receive<ClusterEvent.UnreachableMember>(unreachable =>

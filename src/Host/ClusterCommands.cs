@@ -144,7 +144,7 @@ public static class ClusterCommands
                              $"({data.Train.Name}, partition {node.PartitionIndex} of {node.PartitionCount})");
 
             var ended = new TaskCompletionSource<RunEvents.Ended>(TaskCreationOptions.RunContinuationsAsynchronously);
-            ClusterFederation.SubscribeToRun(system, system.ActorOf(RunListener.Props(message =>
+            var watcher = system.ActorOf(RunListener.Props(message =>
             {
                 switch (message)
                 {
@@ -155,7 +155,10 @@ public static class ClusterCommands
                         ended.TrySetResult(end);
                         break;
                 }
-            }), "run-watcher"));
+            }), "run-watcher");
+            ClusterFederation.SubscribeToRun(system, watcher);
+            // The server also tells each client directly, and they pass it on here.
+            system.EventStream.Subscribe(watcher, typeof(RunEvents.Ended));
             var serversGone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             system.ActorOf(ServerPresence.Props(node.ServerGrace, firstGrace, waited =>
             {

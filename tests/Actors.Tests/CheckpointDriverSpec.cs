@@ -125,4 +125,22 @@ public sealed class CheckpointDriverSpec() : TestKit(ManualTime.Config)
         client.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
         Assert.Equal(new[] { "checkpoint-00000001.akfed" }, Directory.GetFiles(_folder.Path, "*.akfed").Select(Path.GetFileName));
     }
+
+    [Fact]
+    public void Every_registered_client_hears_the_end_of_the_run_from_the_server_itself()
+    {
+        // Pub-sub reaches only the nodes its registry has gossiped with; a node still joining (after it was downed,
+        // while another node is unreachable) trains, but would miss the end and wait out the server grace.
+        WriteCheckpoint(Options(), round: 5);
+        var driver = Sys.ActorOf(FederationDriver.Props(Options(), test: null));
+        var client = CreateTestProbe();
+        client.Send(driver, new RegisterClient("client-1", 10));
+        client.ExpectMsg<ClientRegistered>();
+        var request = client.ExpectMsg<FitRequest>();
+
+        client.Reply(new FitResult(request.Round, "client-1", new float[request.Weights.Length], 10, 1.0, 0.5));
+
+        var ended = client.ExpectMsg<RunEvents.Ended>();
+        Assert.Equal((5, null), (ended.LastRound, ended.Failure));
+    }
 }
