@@ -160,20 +160,23 @@ public static class ClusterCommands
             // The server also tells each client directly, and they pass it on here.
             system.EventStream.Subscribe(watcher, typeof(RunEvents.Ended));
             var serversGone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var isolated = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             system.ActorOf(ServerPresence.Props(node.ServerGrace, firstGrace, waited =>
             {
                 output.WriteLine($"no server node for {waited.TotalSeconds:F0}s: the run's end was not heard; giving up");
                 serversGone.TrySetResult();
-            }), "server-presence");
+            }, () => isolated.TrySetResult()), "server-presence");
 
-            var (end, removed) = await WaitForEnd(ended.Task, system, cancel, serversGone.Task);
-            if (!removed)
+            var (end, removed) = await WaitForEnd(ended.Task, system, cancel, Task.WhenAny(serversGone.Task, isolated.Task));
+            if (end is not null || cancel.IsCancellationRequested || !removed && !isolated.Task.IsCompleted)
             {
                 return end is null && serversGone.Task.IsCompleted ? 1 : Report(end, output);
             }
-            // Downed (paused past the failure detector, or cut off for long): a removed member cannot come back, so
-            // the node joins again as a new one, and its clients register again.
-            output.WriteLine("this node was removed from the cluster; joining again as a new member");
+            // Downed (paused past the failure detector, or cut off for long), or left with server members it cannot
+            // reach: a removed member cannot come back, so the node joins again as a new one, and its clients
+            // register again.
+            output.WriteLine(removed ? "this node was removed from the cluster; joining again as a new member"
+                : $"no server node reachable for {ServerPresence.IsolatedAfter.TotalSeconds:F0}s; joining again as a new member");
             firstGrace = node.ServerGrace;
         }
     }
