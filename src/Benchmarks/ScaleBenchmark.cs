@@ -352,6 +352,8 @@ public static class ScaleBenchmark
             }
         }
         checks.AddRange(Check.PoolBounds(run, counters, workers));
+        var trims = NativeHeap.Done;
+        output.WriteLine(Format($"  native heap trimmed {trims.Count} times when the trainers went idle, {trims.Time.TotalMilliseconds:F0} ms in all"));
         double ratio = (double)resident / atTen;
         checks.Add(Check.FinitePositive($"{run}: resident memory, last round against round 10", ratio));
         Add(figures, output, new Figure(ScaleTarget.MemoryGrowth,

@@ -41,7 +41,7 @@ var settingOptions = new (string Key, string Help)[]
     ("dp-target-quantile", "adaptive clipping: the quantile"),
     ("dp-clip-learning-rate", "adaptive clipping: its learning rate"),
     ("dp-clipped-count-stddev", "adaptive clipping: noise on the clipped count"),
-    ("attack", "misbehaving clients: none | sign-flip | scale | random"),
+    ("attack", "misbehaving clients: none | sign-flip | scale | random | nan"),
     ("attack-fraction", "share of clients that misbehave"),
     ("attack-scale", "the attack's factor (or noise sd)"),
     ("concurrency", "fedbuff: clients kept training at once"),

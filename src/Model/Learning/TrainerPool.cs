@@ -12,6 +12,7 @@ public sealed class TrainerPool : IDisposable
     private readonly ThreadLocal<LocalTrainer> _trainers;
     private readonly IDisposable _torchThreads;
     private readonly TrainerPoolCounters? _counters;
+    private int _busy;
 
     /// <param name="counters">Told of every model built and every training run, for benchmarks and tests that check the
     /// pool's bounds; without it the pool counts nothing.</param>
@@ -36,20 +37,25 @@ public sealed class TrainerPool : IDisposable
     public T Run<T>(Func<LocalTrainer, T> work)
     {
         var trainer = _trainers.Value!;
-        if (_counters is null)
-        {
-            return Work(work, trainer);
-        }
-        long started = _counters.Started();
+        Interlocked.Increment(ref _busy);
+        long started = _counters?.Started() ?? 0;
         try
         {
             return Work(work, trainer);
         }
         finally
         {
-            _counters.Done(started);
+            _counters?.Done(started);
+            // Between rounds, once every worker is done: what training freed goes back to the kernel.
+            if (Interlocked.Decrement(ref _busy) == 0 && TrimWhenIdle)
+            {
+                NativeHeap.Trim();
+            }
         }
     }
+
+    /// <summary>Trims the native heap (<see cref="NativeHeap"/>) when the last running work ends. On by default.</summary>
+    public bool TrimWhenIdle { get; init; } = true;
 
     private T Work<T>(Func<LocalTrainer, T> work, LocalTrainer trainer)
     {
