@@ -85,6 +85,7 @@ public static class ClusterCommands
                 }
             }), "run-watcher"));
             ClusterFederation.StartServer(system, options, test);
+            Akka.Cluster.Cluster.Get(system).RegisterOnMemberUp(() => output.WriteLine("this node is up in the cluster"));
 
             (result, bool removed) = await WaitForEnd(ended.Task, system, cancel, steppedDown.Task);
             if (cancel.IsCancellationRequested || !removed && !steppedDown.Task.IsCompleted)

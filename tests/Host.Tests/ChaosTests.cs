@@ -63,7 +63,7 @@ public sealed class ChaosClusterTests(ITestOutputHelper log)
         var (exit, lines) = await ChaosRun.Start(log, TimeSpan.FromMinutes(8), "--quick", "--output", folder.Path);
 
         ChaosRun.KeepLogsIfBroken(log, exit, folder.File("logs"));
-        ChaosRun.AssertClean(exit, lines, 20);
+        ChaosRun.AssertClean(exit, lines, 30);
         string injected = lines.Single(l => l.Contains("] injected "));
         foreach (var kind in new[] { "client kill -9", "server kill -9", "client pause", "slow node start", "vanishing node start",
                      "Byzantine nan node start", "Byzantine sign-flip node start", "Byzantine scale node start" }
@@ -256,12 +256,12 @@ public sealed class ChaosScheduleTests
     [Fact]
     public void The_quick_schedule_has_every_fault_and_every_malformed_kind_before_its_quiet_tail()
     {
-        var schedule = ChaosSchedule.Create(20, seed: 0, clientNodes: 3, quick: true);
+        var schedule = ChaosSchedule.Create(30, seed: 0, clientNodes: 3, quick: true);
 
         Assert.Equal(Enum.GetValues<ChaosFault>().Order(), schedule.Select(e => e.Fault).Distinct().Order());
         Assert.Equal(Enum.GetValues<MalformedKind>().Order(),
             schedule.Where(e => e.Fault == ChaosFault.Malformed).Select(e => e.Malformed).Distinct().Order());
-        Assert.All(schedule, e => Assert.InRange(e.Round, 2, 20 - ChaosSchedule.Tail(20, quick: true)));
+        Assert.All(schedule, e => Assert.InRange(e.Round, 2, 30 - ChaosSchedule.Tail(30, quick: true)));
         // The Byzantine node is restarted twice: nan, then sign-flip, then scale.
         Assert.Equal(2, schedule.Count(e => e.Fault == ChaosFault.ClientCrash && e.Target == ChaosTarget.Client(2)));
     }

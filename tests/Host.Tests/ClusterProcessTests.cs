@@ -181,6 +181,8 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
         using var c2 = Start("client-2", new[] { "client", "--port", "0", "--partition-index", "1", "--partition-count", "2" }.Concat(shared).ToArray());
 
         await active.WaitForLine(@"^Round \d+: .*clients=4/4", TimeSpan.FromSeconds(120));
+        // The standby must be a member before the first seed stops: no other node can let it join.
+        await standby.WaitForLine(@"^this node is up in the cluster$", TimeSpan.FromSeconds(120));
         active.Signal("STOP");
         // Past the failure detector and stable-after, three nodes of four down it, and the standby takes over.
         await standby.WaitForLine(@"^Resumed from checkpoint", TimeSpan.FromSeconds(120));

@@ -11,7 +11,7 @@ public static class ChaosCommand
 {
     public static Command Create()
     {
-        var rounds = new Option<int?>("--rounds") { Description = "rounds to run (default 1000; --quick: 20 in a cluster, 50 in process)" };
+        var rounds = new Option<int?>("--rounds") { Description = "rounds to run (default 1000; --quick: 30 in a cluster, 50 in process)" };
         var seed = new Option<int>("--seed") { Description = "seeds the fault schedule and the run", DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--output") { Description = "metrics, checkpoints and node logs", DefaultValueFactory = _ => "out/chaos" };
         var quick = new Option<bool>("--quick") { Description = "a small run for the test suite: every fault kind at least once" };
@@ -29,7 +29,7 @@ public static class ChaosCommand
             bool isQuick = parse.GetValue(quick);
             bool isInProcess = parse.GetValue(inProcess);
             var options = new ChaosOptions(
-                parse.GetValue(rounds) ?? (isQuick ? (isInProcess ? 50 : 20) : 1000),
+                parse.GetValue(rounds) ?? (isQuick ? (isInProcess ? 50 : 30) : 1000),
                 parse.GetValue(seed),
                 parse.GetValue(output)!,
                 isQuick,
