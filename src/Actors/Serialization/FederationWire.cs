@@ -68,6 +68,11 @@ internal static class FederationWire
                 w.Int32(m.LastRound); w.Byte(m.Failure is null ? (byte)0 : (byte)1); w.String(m.Failure ?? "", "Failure");
             },
             ReadEnded),
+        Entry("IP", (ref WireWriter w, Security.IdentityProof m) =>
+            {
+                w.String(m.Address, "Address"); w.Bytes(m.Certificate); w.Bytes(m.Signature);
+            },
+            ReadIdentityProof),
         // A piece of a larger message (one of the above) on its way to the recipient's node; "CH" was its
         // recipient-less predecessor, which a node no longer reads.
         Entry("CK", (ref WireWriter w, Chunk m) =>
@@ -177,6 +182,22 @@ internal static class FederationWire
         var options = new LocalTrainingOptions(reader.Int32("Epochs"), reader.Int32("BatchSize"), reader.Double("LearningRate"),
             reader.Double("ProximalMu"));
         return new FitRequest(round, weights, options, reader.Int32("Seed"));
+    }
+
+    private static Security.IdentityProof ReadIdentityProof(ref WireReader reader)
+    {
+        string address = reader.String("Address");
+        var certificate = reader.Bytes("Certificate");
+        if (certificate.Length > Security.IdentityProof.MaxCertificateBytes)
+        {
+            throw reader.Error($"Certificate of {certificate.Length} bytes is over {Security.IdentityProof.MaxCertificateBytes}");
+        }
+        var signature = reader.Bytes("Signature");
+        if (signature.Length > Security.IdentityProof.MaxSignatureBytes)
+        {
+            throw reader.Error($"Signature of {signature.Length} bytes is over {Security.IdentityProof.MaxSignatureBytes}");
+        }
+        return new Security.IdentityProof(address, certificate.ToArray(), signature.ToArray());
     }
 
     private static string MetricsJson(RunEvents.RoundReport report) => JsonSerializer.Serialize(report.Metrics, Json);
