@@ -191,7 +191,8 @@ public static class ProvisionCommand
         {
             text.Append(CultureInfo.InvariantCulture, $"""
                   # This node hosts clients k of the shared dataset with k % partition-count = partition-index, as its
-                  # certificate allows; with its own data (partition-count = 1), clients named {identity.Name}-0000, ...
+                  # certificate allows. With its own data, start it with --partition-index 0 --partition-count 1: its
+                  # clients are then named {identity.Name}-0000, ..., as its certificate allows too.
                   partition-index = {index}
                   partition-count = {deployment.ClientNodes}
 
