@@ -2,6 +2,7 @@ using System.Globalization;
 using AkkaFed.Actors;
 using AkkaFed.Host;
 using AkkaFed.Host.Data;
+using AkkaFed.Host.Security;
 using AkkaFed.Model.Data;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Models;
@@ -74,7 +75,10 @@ public static class ClusterBenchmark
     {
         var folder = Path.Combine(Path.GetTempPath(), $"akkafed-cluster-bench-{Guid.NewGuid():N}");
         int port = NodeProcess.FreePort();
-        string[] join = { "--seed-nodes", $"akka.tcp://akkafed@127.0.0.1:{port}" };
+        string[] join = { "--seed-nodes", $"{NodeSettings.TlsScheme}://akkafed@127.0.0.1:{port}" };
+        // Mutual TLS, as a deployment runs.
+        var deployment = Deployment.Local(Path.Combine(folder, "kits"), servers: 1, ClientNodes, Clients);
+        ProvisionCommand.Provision(deployment, TextWriter.Null);
         var nodes = new List<NodeProcess>();
         // The whole run, joins and warm-up included: reading the counter when a round's line appears would
         // miss the start of the next round's broadcast, which is already on its way.
@@ -84,7 +88,7 @@ public static class ClusterBenchmark
         try
         {
             var server = NodeProcess.Start("server", new[] { "server", "--port", $"{port}", "--checkpoint-dir", Path.Combine(folder, "checkpoints"),
-                "--output", folder }.Concat(join).Concat(settings), line =>
+                "--output", folder }.Concat(join).Concat(deployment.NodeArguments(Deployment.ServerName(0), insecure: false)).Concat(settings), line =>
             {
                 serverLines.Enqueue(line);
                 if (serverLines.Count > 20)
@@ -97,7 +101,8 @@ public static class ClusterBenchmark
             {
                 // One training thread per client process: three processes already share the two cores.
                 nodes.Add(NodeProcess.Start($"client-{k}", new[] { "client", "--port", "0", "--threads", "1",
-                    "--partition-index", $"{k}", "--partition-count", $"{ClientNodes}" }.Concat(join).Concat(settings), _ => { }));
+                    "--partition-index", $"{k}", "--partition-count", $"{ClientNodes}" }.Concat(join)
+                    .Concat(deployment.NodeArguments(Deployment.ClientNodeName(k), insecure: false)).Concat(settings), _ => { }));
             }
             int exit = await server.WaitForExit(TimeSpan.FromMinutes(10 + 10 * rounds));
             long after = LoopbackBytes();

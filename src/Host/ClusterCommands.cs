@@ -8,6 +8,8 @@ using AkkaFed.Host.Data;
 using AkkaFed.Model.Data;
 using AkkaFed.Model.Models;
 using AkkaFed.Model.Learning;
+using AkkaFed.Actors.Security;
+using AkkaFed.Host.Security;
 
 namespace AkkaFed.Host;
 
@@ -22,10 +24,12 @@ public static class ClusterCommands
         ? throw new SettingsException("clock", "a cluster runs on the wall clock: set clock = wall (the simulated clock is for akkafed simulate)")
         : settings;
 
-    public static async Task<int> ServerAsync(Config config, TextWriter output, CancellationToken cancel)
+    /// <param name="kit">This node's startup kit, for mutual TLS; null to run plain TCP (<c>--insecure</c>).</param>
+    public static async Task<int> ServerAsync(Config config, StartupKit? kit, TextWriter output, CancellationToken cancel)
     {
+        kit?.Require(NodeRole.Server, "server");
         var settings = OnTheWallClock(FederationSettings.Create(config));
-        var node = NodeSettings.Create(config).Joinable();
+        var node = NodeSettings.Create(config, tls: kit is not null).Joinable();
         var data = settings.LoadData(output.WriteLine);
         using var test = new TensorData(data.Test);
         var options = new RunOptions(settings.Server, settings.Model, settings.Rounds, settings.MaxFailedRounds,
@@ -36,8 +40,8 @@ public static class ClusterCommands
         RunEvents.Ended? result;
         while (true)
         {
-            var system = ActorSystem.Create("akkafed", node.AkkaConfig(ClusterFederation.ServerRole, 1).WithFallback(config));
-            output.WriteLine($"server node {Address(system)}: {settings.Rounds} rounds of {Architectures.NameOf(settings.Model)}, " +
+            var system = StartNode(node.AkkaConfig(ClusterFederation.ServerRole, 1).WithFallback(config), kit);
+            output.WriteLine($"server node {Address(system)}{As(kit)}: {settings.Rounds} rounds of {Architectures.NameOf(settings.Model)}, " +
                              $"waiting for {options.WaitForClients} clients, checkpoints in {node.CheckpointDir}");
             var ended = new TaskCompletionSource<RunEvents.Ended>(TaskCreationOptions.RunContinuationsAsynchronously);
             var steppedDown = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -118,15 +122,21 @@ public static class ClusterCommands
         return Report(result, output);
     }
 
-    public static async Task<int> ClientAsync(Config config, TextWriter output, CancellationToken cancel)
+    /// <param name="kit">This node's startup kit, for mutual TLS; null to run plain TCP (<c>--insecure</c>).</param>
+    public static async Task<int> ClientAsync(Config config, StartupKit? kit, TextWriter output, CancellationToken cancel)
     {
+        kit?.Require(NodeRole.Client, "client");
         var settings = OnTheWallClock(FederationSettings.Create(config));
-        var node = NodeSettings.Create(config).Joinable();
-        var data = settings.LoadData(output.WriteLine);
-        var partitions = settings.Partitions(data);
+        var node = NodeSettings.Create(config, tls: kit is not null).Joinable();
         // A share of a common dataset keeps the clients' global names; a node's own data is named after the node.
         bool shared = node.PartitionCount > 1;
-        var mine = Enumerable.Range(0, partitions.Count).Where(k => k % node.PartitionCount == node.PartitionIndex).ToArray();
+        var mine = Enumerable.Range(0, settings.Clients).Where(k => k % node.PartitionCount == node.PartitionIndex)
+            .Select(k => (Index: k, Id: shared ? FederatedProcess.ClientId(k) : $"{node.NodeName}-{k:D4}"))
+            .ToArray();
+        // Before any data loads: the servers would refuse clients the certificate does not cover, one by one.
+        kit?.RequireHosts(mine.Select(client => client.Id));
+        var data = settings.LoadData(output.WriteLine);
+        var partitions = settings.Partitions(data);
 
         using var train = new TensorData(data.Train);
         using var trainers = new TrainerPool(settings.Model, torchThreads: 1);
@@ -134,14 +144,13 @@ public static class ClusterCommands
         var firstGrace = node.ServerGrace > ServerPresence.FirstServerGrace ? node.ServerGrace : ServerPresence.FirstServerGrace;
         while (true)
         {
-            var system = ActorSystem.Create("akkafed", node.AkkaConfig(ClusterFederation.ClientRole, settings.Threads).WithFallback(config));
+            var system = StartNode(node.AkkaConfig(ClusterFederation.ClientRole, settings.Threads).WithFallback(config), kit);
             var proxy = ClusterFederation.ServerProxy(system);
-            foreach (int k in mine)
+            foreach (var (k, id) in mine)
             {
-                string id = shared ? FederatedProcess.ClientId(k) : $"{node.NodeName}-{k:D4}";
                 system.ActorOf(ClientActor.Props(id, partitions[k], train, trainers, proxy, settings.Faults, settings.Attack), $"client-{k}");
             }
-            output.WriteLine($"client node {Address(system)}: {mine.Length} clients of {partitions.Count} " +
+            output.WriteLine($"client node {Address(system)}{As(kit)}: {mine.Length} clients of {partitions.Count} " +
                              $"({data.Train.Name}, partition {node.PartitionIndex} of {node.PartitionCount})");
 
             var ended = new TaskCompletionSource<RunEvents.Ended>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -211,6 +220,16 @@ public static class ClusterCommands
         output.WriteLine($"run finished after round {ended.LastRound}");
         return 0;
     }
+
+    /// <summary>A node's actor system, on mutual TLS with its identity guard when it has a kit.</summary>
+    private static ActorSystem StartNode(Config config, StartupKit? kit)
+    {
+        var system = ActorSystem.Create("akkafed", SecureCluster.Setup(config, kit?.Credentials));
+        SecureCluster.StartGuard(system);
+        return system;
+    }
+
+    private static string As(StartupKit? kit) => kit is null ? " (insecure: plain TCP)" : $" (TLS, {kit.Identity})";
 
     private static string Address(ActorSystem system) =>
         Akka.Cluster.Cluster.Get(system).SelfAddress.ToString();

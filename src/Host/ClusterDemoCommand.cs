@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
+using AkkaFed.Host.Security;
 using AkkaFed.Model;
 
 namespace AkkaFed.Host;
@@ -17,19 +18,21 @@ public static class ClusterDemoCommand
         var rounds = new Option<int>("--rounds") { DefaultValueFactory = _ => 3 };
         var model = new Option<string>("--model") { DefaultValueFactory = _ => "cnn" };
         var dataset = new Option<string>("--dataset") { DefaultValueFactory = _ => "mnist" };
-        var output = new Option<string>("--output") { DefaultValueFactory = _ => "out/cluster-demo" };
+        var output = new Option<string>("--output") { Description = "metrics, checkpoints, and the nodes' kits (kits/, made afresh each run)", DefaultValueFactory = _ => "out/cluster-demo" };
+        var insecure = new Option<bool>("--insecure") { Description = "run the nodes on plain TCP instead of mutual TLS" };
         var command = new Command("cluster-demo", "Start a server and client nodes as processes on 127.0.0.1 and train a few rounds.")
         {
-            clientNodes, clientsPerNode, rounds, model, dataset, output,
+            clientNodes, clientsPerNode, rounds, model, dataset, output, insecure,
         };
         command.SetAction(async (parse, cancel) => await Cli.Guard(() => RunAsync(
             parse.GetValue(clientNodes), parse.GetValue(clientsPerNode), parse.GetValue(rounds),
-            parse.GetValue(model)!, parse.GetValue(dataset)!, parse.GetValue(output)!, cancel)));
+            parse.GetValue(model)!, parse.GetValue(dataset)!, parse.GetValue(output)!, parse.GetValue(insecure), cancel)));
         return command;
     }
 
+    /// <param name="insecure">Plain TCP; otherwise every node runs mutual TLS with a kit provisioned under <paramref name="output"/>.</param>
     public static async Task<int> RunAsync(int clientNodes, int clientsPerNode, int rounds, string model, string dataset, string output,
-        CancellationToken cancel)
+        bool insecure, CancellationToken cancel)
     {
         if (clientNodes < 1 || clientsPerNode < 1)
         {
@@ -40,9 +43,19 @@ public static class ClusterDemoCommand
         {
             Directory.Delete(checkpoints, recursive: true);
         }
-        int port = NodeProcess.FreePort();
-        string seed = $"akka.tcp://akkafed@127.0.0.1:{port}";
         int clients = clientNodes * clientsPerNode;
+        // Kits of the demo's own: a fresh deployment every run, so the one before cannot be mixed in.
+        var deployment = Deployment.Local(Path.Combine(output, "kits"), servers: 1, clientNodes, clients);
+        if (Directory.Exists(deployment.Output))
+        {
+            Directory.Delete(deployment.Output, recursive: true);
+        }
+        if (!insecure)
+        {
+            ProvisionCommand.Provision(deployment, TextWriter.Null);
+        }
+        int port = NodeProcess.FreePort();
+        string seed = $"{(insecure ? NodeSettings.PlainScheme : NodeSettings.TlsScheme)}://akkafed@127.0.0.1:{port}";
         string[] common =
         {
             "--seed-nodes", seed, "--dataset", dataset, "--model", model, "--clients", $"{clients}",
@@ -57,7 +70,8 @@ public static class ClusterDemoCommand
             }
         });
 
-        Console.WriteLine($"cluster-demo: 1 server and {clientNodes} client processes on 127.0.0.1, {clients} clients, {rounds} rounds");
+        Console.WriteLine($"cluster-demo: 1 server and {clientNodes} client processes on 127.0.0.1, {clients} clients, {rounds} rounds, " +
+                          (insecure ? "plain TCP (--insecure)" : $"mutual TLS with the kits in {deployment.Output}"));
         // Every node started is killed on the way out: when a later start throws, on Ctrl+C, and on SIGTERM.
         var nodes = new List<NodeProcess>();
         void KillAll()
@@ -84,11 +98,12 @@ public static class ClusterDemoCommand
                 return node;
             }
             var server = Node("server", common.Concat(new[] { "--port", $"{port}", "--checkpoint-dir", checkpoints, "--output", output })
-                .Prepend("server"));
+                .Concat(deployment.NodeArguments(Deployment.ServerName(0), insecure)).Prepend("server"));
             for (int k = 0; k < clientNodes; k++)
             {
                 Node($"client-{k}",
-                    common.Concat(new[] { "--port", "0", "--partition-index", $"{k}", "--partition-count", $"{clientNodes}" }).Prepend("client"));
+                    common.Concat(new[] { "--port", "0", "--partition-index", $"{k}", "--partition-count", $"{clientNodes}" })
+                        .Concat(deployment.NodeArguments(Deployment.ClientNodeName(k), insecure)).Prepend("client"));
             }
             int exit = await server.WaitForExit(TimeSpan.FromMinutes(5 + 2 * rounds), cancel);
             foreach (var node in nodes.Skip(1))

@@ -5,13 +5,14 @@ using AkkaFed.Model;
 namespace AkkaFed.Host;
 
 /// <summary>
-/// Builds the run's configuration: command-line values win over the <c>--config</c> file, which wins
-/// over the defaults in hocon/simulation.conf.
+/// Builds the run's configuration: command-line values win over a node's startup kit (its <c>node.conf</c>), which
+/// wins over the <c>--config</c> file, which wins over the defaults in hocon/simulation.conf.
 /// </summary>
 public static class ConfigLoader
 {
     /// <param name="cluster">Add the defaults of hocon/cluster.conf, for the nodes of a cluster.</param>
-    public static Config Load(string? file, IReadOnlyDictionary<string, string> overrides, bool cluster = false)
+    /// <param name="kit">The settings of the node's startup kit, if it has one.</param>
+    public static Config Load(string? file, IReadOnlyDictionary<string, string> overrides, bool cluster = false, Config? kit = null)
     {
         var config = FederationSettings.Defaults();
         if (cluster)
@@ -34,6 +35,10 @@ public static class ConfigLoader
             {
                 throw new SettingsException("config", $"{file} is not valid HOCON: {e.Message}");
             }
+        }
+        if (kit is not null)
+        {
+            config = kit.WithFallback(config);
         }
         if (overrides.Count > 0)
         {

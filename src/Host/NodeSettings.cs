@@ -27,7 +27,20 @@ public sealed record NodeSettings(
     /// </summary>
     public TimeSpan ServerGrace { get; init; } = TimeSpan.FromMinutes(1);
 
-    public static NodeSettings Create(Config config)
+    /// <summary>
+    /// Whether this node runs mutual TLS (a startup kit), so that its seed nodes are <c>akka.ssl.tcp://</c> addresses,
+    /// or plain TCP (<c>--insecure</c>), with <c>akka.tcp://</c> ones.
+    /// </summary>
+    public bool Tls { get; init; }
+
+    /// <summary>The address scheme of this node's cluster: <c>akka.ssl.tcp</c> with TLS, else <c>akka.tcp</c>.</summary>
+    public string Scheme => Tls ? TlsScheme : PlainScheme;
+
+    public const string TlsScheme = "akka.ssl.tcp";
+    public const string PlainScheme = "akka.tcp";
+
+    /// <param name="tls">The node runs mutual TLS (<see cref="Tls"/>).</param>
+    public static NodeSettings Create(Config config, bool tls = false)
     {
         var section = config.GetConfig("akkafed.cluster")
             ?? throw new SettingsException("akkafed.cluster", "the configuration has no such section");
@@ -40,6 +53,7 @@ public sealed record NodeSettings(
             Text(section, "node-name") ?? $"{host}-{port}")
         {
             ServerGrace = Duration(section, "server-grace"),
+            Tls = tls,
         }.Validate();
     }
 
@@ -50,8 +64,13 @@ public sealed record NodeSettings(
             throw new SettingsException(Prefix + "port", $"must be from 0 to 65535, got {Port}");
         foreach (var seed in SeedNodes)
         {
-            if (!seed.StartsWith("akka.tcp://akkafed@", StringComparison.Ordinal))
-                throw new SettingsException(Prefix + "seed-nodes", $"'{seed}' is not an address like akka.tcp://akkafed@host:port");
+            string other = Tls ? PlainScheme : TlsScheme;
+            if (seed.StartsWith($"{other}://", StringComparison.Ordinal))
+                throw new SettingsException(Prefix + "seed-nodes", Tls
+                    ? $"'{seed}' uses {other}://, but this node runs TLS: use {Scheme}://akkafed@host:port (or start every node with --insecure)"
+                    : $"'{seed}' uses {other}://, but this node runs plain TCP (--insecure): use {Scheme}://akkafed@host:port (or start every node with its --kit)");
+            if (!seed.StartsWith($"{Scheme}://akkafed@", StringComparison.Ordinal))
+                throw new SettingsException(Prefix + "seed-nodes", $"'{seed}' is not an address like {Scheme}://akkafed@host:port");
         }
         if (ServerGrace <= TimeSpan.Zero)
             throw new SettingsException(Prefix + "server-grace", $"must be positive, got {ServerGrace.TotalSeconds}s");
@@ -73,7 +92,7 @@ public sealed record NodeSettings(
         ? this
         : throw new SettingsException("cluster.seed-nodes",
             "is empty, so this node would wait forever for a cluster to join: list the server nodes (--seed-nodes " +
-            "akka.tcp://akkafed@host:port,...), the first of them the first server to start");
+            $"{Scheme}://akkafed@host:port,...), the first of them the first server to start");
 
     /// <summary>The Akka settings of this node: its address, seed nodes, role, serializer and training dispatcher.</summary>
     public Config AkkaConfig(string role, int trainingThreads)

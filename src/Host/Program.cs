@@ -1,5 +1,6 @@
 using System.CommandLine;
 using AkkaFed.Host;
+using AkkaFed.Host.Security;
 
 // akkafed: the command line. Each option is one key of the `akkafed` HOCON section (hocon/simulation.conf).
 var settingOptions = new (string Key, string Help)[]
@@ -70,19 +71,25 @@ var clusterOptions = new (string Key, string Help)[]
 {
     ("host", "this node's host name or address, as the other nodes reach it"),
     ("port", "this node's port; 0 takes a free one"),
-    ("seed-nodes", "comma-separated addresses to join through, e.g. akka.tcp://akkafed@10.0.0.1:4053"),
+    ("seed-nodes", "comma-separated addresses of the server nodes to join through, e.g. akka.ssl.tcp://akkafed@10.0.0.1:4053 (akka.tcp:// with --insecure)"),
     ("checkpoint-dir", "server: where a checkpoint is written after every round (shared by all server nodes)"),
     ("server-grace", "client: exit with an error after this long with no server node in the cluster (e.g. 60s)"),
     ("wait-for-clients", "server: clients to wait for before round 1 (0 = clients)"),
     ("partition-index", "client: this node hosts clients k, k+n, ... of a shared dataset (k)"),
     ("partition-count", "client: ... (n)"),
-    ("node-name", "client: names this node's clients when it holds its own data"),
+    ("node-name", "client: names this node's clients when it holds its own data (a kit sets it to the node's name)"),
 };
 
 var configOption = new Option<string?>("--config") { Description = "HOCON file with settings (see hocon/)" };
+var kitOption = new Option<string?>("--kit")
+{
+    Description = "this node's startup kit, a folder made by `akkafed provision` (DIR/server-0, DIR/client-0, ...): mutual TLS with its " +
+                  "certificate, and its node.conf's settings under the command line's",
+};
+var insecureOption = new Option<bool>("--insecure") { Description = "run plain TCP without TLS or identities, for experiments on a trusted network" };
 
-// One command: its options, and what runs it with the configuration they make.
-Command Define(string name, string description, bool cluster, Func<Akka.Configuration.Config, CancellationToken, Task<int>> run)
+// One command: its options, and what runs it with the configuration they make (and, for a cluster node, its kit).
+Command Define(string name, string description, bool cluster, Func<Akka.Configuration.Config, StartupKit?, CancellationToken, Task<int>> run)
 {
     var options = settingOptions.Select(s => (Key: s.Key, Option: new Option<string?>($"--{s.Key}") { Description = s.Help }))
         .Concat(cluster
@@ -91,6 +98,11 @@ Command Define(string name, string description, bool cluster, Func<Akka.Configur
         .ToArray();
     var command = new Command(name, description);
     command.Options.Add(configOption);
+    if (cluster)
+    {
+        command.Options.Add(kitOption);
+        command.Options.Add(insecureOption);
+    }
     foreach (var (_, option) in options)
     {
         command.Options.Add(option);
@@ -101,18 +113,23 @@ Command Define(string name, string description, bool cluster, Func<Akka.Configur
             .Select(o => (o.Key, Value: parse.GetValue(o.Option)))
             .Where(o => o.Value is not null)
             .ToDictionary(o => o.Key, o => o.Value!);
-        return await Cli.Guard(() => run(ConfigLoader.Load(parse.GetValue(configOption), overrides, cluster), cancel));
+        return await Cli.Guard(() =>
+        {
+            var kit = cluster ? StartupKit.Choose(parse.GetValue(kitOption), parse.GetValue(insecureOption), Console.Error) : null;
+            return run(ConfigLoader.Load(parse.GetValue(configOption), overrides, cluster, kit?.Config), kit, cancel);
+        });
     });
     return command;
 }
 
 var root = new RootCommand("AkkaFed: federated learning on Akka.NET and TorchSharp.");
 root.Subcommands.Add(Define("simulate", "Run a federation in one process: the TFF MNIST tutorial by default.", cluster: false,
-    (config, cancel) => SimulateCommand.RunAsync(config, Console.Out, cancel)));
-root.Subcommands.Add(Define("server", "Run a server node of a federation on Akka.Cluster (see hocon/cluster.conf).", cluster: true,
-    (config, cancel) => ClusterCommands.ServerAsync(config, Console.Out, cancel)));
-root.Subcommands.Add(Define("client", "Run a client node of a federation on Akka.Cluster (see hocon/cluster.conf).", cluster: true,
-    (config, cancel) => ClusterCommands.ClientAsync(config, Console.Out, cancel)));
+    (config, _, cancel) => SimulateCommand.RunAsync(config, Console.Out, cancel)));
+root.Subcommands.Add(Define("server", "Run a server node of a federation on Akka.Cluster (see hocon/cluster.conf): --kit DIR/server-N, or --insecure.",
+    cluster: true, (config, kit, cancel) => ClusterCommands.ServerAsync(config, kit, Console.Out, cancel)));
+root.Subcommands.Add(Define("client", "Run a client node of a federation on Akka.Cluster (see hocon/cluster.conf): --kit DIR/client-N, or --insecure.",
+    cluster: true, (config, kit, cancel) => ClusterCommands.ClientAsync(config, kit, Console.Out, cancel)));
+root.Subcommands.Add(ProvisionCommand.Create());
 root.Subcommands.Add(ClusterDemoCommand.Create());
 root.Subcommands.Add(AkkaFed.Host.Chaos.ChaosCommand.Create());
 return await root.Parse(args).InvokeAsync();

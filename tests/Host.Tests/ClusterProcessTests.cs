@@ -1,13 +1,14 @@
 using System.Globalization;
 using AkkaFed.Host;
+using AkkaFed.Host.Security;
 using Xunit;
 using Xunit.Abstractions;
 
 namespace AkkaFed.Host.Tests;
 
 /// <summary>
-/// Real `akkafed server` and `akkafed client` processes on 127.0.0.1, killed as a crash would kill them.
-/// Each test stops by itself within bounded time and kills every process it started.
+/// Real `akkafed server` and `akkafed client` processes on 127.0.0.1, killed as a crash would kill them, on mutual TLS
+/// with kits provisioned into the test's folder. Each test stops by itself within bounded time and kills every process it started.
 /// </summary>
 public sealed class ClusterProcessTests(ITestOutputHelper log)
 {
@@ -20,7 +21,15 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
 
     private NodeUnderTest Start(string name, params string[] args) => NodeUnderTest.Start(log, name, args);
 
-    private static string Seed(int port) => $"akka.tcp://akkafed@127.0.0.1:{port}";
+    private static string Seed(int port) => $"akka.ssl.tcp://akkafed@127.0.0.1:{port}";
+
+    /// <summary>A deployment's kits in <paramref name="folder"/>; a node is started with <c>Kit(name)</c>.</summary>
+    internal static Deployment Provision(TempDirectory folder, int servers, int clientNodes, int clients)
+    {
+        var deployment = Deployment.Local(folder.File("kits"), servers, clientNodes, clients);
+        ProvisionCommand.Provision(deployment, TextWriter.Null);
+        return deployment;
+    }
 
     private static List<Dictionary<string, string>> ReadMetrics(string csv)
     {
@@ -36,13 +45,16 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
     {
         using var folder = new TempDirectory();
         int port = NodeProcess.FreePort();
+        var kits = Provision(folder, servers: 1, clientNodes: 2, clients: 4);
         string[] shared = Paced.Concat(new[] { "--seed-nodes", Seed(port), "--clients", "4", "--rounds", "30" }).ToArray();
-        string[] clientA = shared.Concat(new[] { "--port", "0", "--partition-index", "0", "--partition-count", "2" }).ToArray();
+        string[] clientA = shared.Concat(new[] { "--port", "0", "--partition-index", "0", "--partition-count", "2" })
+            .Concat(kits.NodeArguments("client-0", insecure: false)).ToArray();
 
         using var server = Start("server", new[] { "server", "--port", $"{port}", "--checkpoint-dir", folder.File("checkpoints"),
-            "--output", folder.Path }.Concat(shared).ToArray());
+            "--output", folder.Path }.Concat(shared).Concat(kits.NodeArguments("server-0", insecure: false)).ToArray());
         var a = Start("client-a", new[] { "client" }.Concat(clientA).ToArray());
-        using var b = Start("client-b", new[] { "client", "--port", "0", "--partition-index", "1", "--partition-count", "2" }.Concat(shared).ToArray());
+        using var b = Start("client-b", new[] { "client", "--port", "0", "--partition-index", "1", "--partition-count", "2" }.Concat(shared)
+            .Concat(kits.NodeArguments("client-1", insecure: false)).ToArray());
         NodeUnderTest? restarted = null;
         try
         {
@@ -80,12 +92,13 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
     {
         using var folder = new TempDirectory();
         int port = NodeProcess.FreePort();
+        var kits = Provision(folder, servers: 1, clientNodes: 2, clients: 4);
         string[] shared = Paced.Concat(new[] { "--seed-nodes", Seed(port), "--clients", "4", "--rounds", "200" }).ToArray();
 
         using var server = Start("server", new[] { "server", "--port", $"{port}", "--checkpoint-dir", folder.File("checkpoints"),
-            "--output", folder.Path }.Concat(shared).ToArray());
-        using var a = Start("client-a", new[] { "client", "--port", "0", "--partition-index", "0", "--partition-count", "2" }.Concat(shared).ToArray());
-        using var b = Start("client-b", new[] { "client", "--port", "0", "--partition-index", "1", "--partition-count", "2" }.Concat(shared).ToArray());
+            "--output", folder.Path }.Concat(shared).Concat(kits.NodeArguments("server-0", insecure: false)).ToArray());
+        using var a = Start("client-a", new[] { "client", "--port", "0" }.Concat(shared).Concat(kits.NodeArguments("client-0", insecure: false)).ToArray());
+        using var b = Start("client-b", new[] { "client", "--port", "0" }.Concat(shared).Concat(kits.NodeArguments("client-1", insecure: false)).ToArray());
 
         await server.WaitForLine(@"^Round \d+: .*clients=4/4", TimeSpan.FromSeconds(120));
         a.Signal("STOP");
@@ -106,11 +119,13 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
     {
         using var folder = new TempDirectory();
         int port = NodeProcess.FreePort();
+        var kits = Provision(folder, servers: 1, clientNodes: 1, clients: 2);
         string[] shared = Paced.Concat(new[] { "--seed-nodes", Seed(port), "--clients", "2", "--rounds", "100" }).ToArray();
 
         var server = Start("server", new[] { "server", "--port", $"{port}", "--checkpoint-dir", folder.File("checkpoints"),
-            "--output", folder.Path }.Concat(shared).ToArray());
-        using var client = Start("client", new[] { "client", "--port", "0", "--server-grace", "3s" }.Concat(shared).ToArray());
+            "--output", folder.Path }.Concat(shared).Concat(kits.NodeArguments("server-0", insecure: false)).ToArray());
+        using var client = Start("client", new[] { "client", "--port", "0", "--server-grace", "3s" }.Concat(shared)
+            .Concat(kits.NodeArguments("client-0", insecure: false)).ToArray());
         try
         {
             await client.WaitForLine(@"^round 1 done", TimeSpan.FromSeconds(120));
@@ -132,16 +147,18 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
         int first = NodeProcess.FreePort();
         int second = NodeProcess.FreePort();
         string seeds = $"{Seed(first)},{Seed(second)}";
+        var kits = Provision(folder, servers: 2, clientNodes: 2, clients: 4);
         string[] shared = Paced.Concat(new[] { "--seed-nodes", seeds, "--clients", "4", "--rounds", "8" }).ToArray();
         string[] serverArgs = shared.Concat(new[] { "--checkpoint-dir", folder.File("checkpoints"), "--output", folder.Path }).ToArray();
 
-        var active = Start("server-1", new[] { "server", "--port", $"{first}" }.Concat(serverArgs).ToArray());
+        var active = Start("server-1", new[] { "server", "--port", $"{first}" }.Concat(serverArgs).Concat(kits.NodeArguments("server-0", insecure: false)).ToArray());
         try
         {
             await active.WaitForLine("server node", TimeSpan.FromSeconds(60));
-            using var standby = Start("server-2", new[] { "server", "--port", $"{second}" }.Concat(serverArgs).ToArray());
-            using var c1 = Start("client-1", new[] { "client", "--port", "0", "--partition-index", "0", "--partition-count", "2" }.Concat(shared).ToArray());
-            using var c2 = Start("client-2", new[] { "client", "--port", "0", "--partition-index", "1", "--partition-count", "2" }.Concat(shared).ToArray());
+            using var standby = Start("server-2", new[] { "server", "--port", $"{second}" }.Concat(serverArgs)
+                .Concat(kits.NodeArguments("server-1", insecure: false)).ToArray());
+            using var c1 = Start("client-1", new[] { "client", "--port", "0" }.Concat(shared).Concat(kits.NodeArguments("client-0", insecure: false)).ToArray());
+            using var c2 = Start("client-2", new[] { "client", "--port", "0" }.Concat(shared).Concat(kits.NodeArguments("client-1", insecure: false)).ToArray());
 
             await active.WaitForLine(@"^Round 2: ", TimeSpan.FromSeconds(120));
             active.Kill(); // round 3 is in flight
@@ -171,14 +188,16 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
         using var folder = new TempDirectory();
         int first = NodeProcess.FreePort();
         int second = NodeProcess.FreePort();
+        var kits = Provision(folder, servers: 2, clientNodes: 2, clients: 4);
         string[] shared = Paced.Concat(new[] { "--seed-nodes", $"{Seed(first)},{Seed(second)}", "--clients", "4", "--rounds", "40" }).ToArray();
         string[] serverArgs = shared.Concat(new[] { "--checkpoint-dir", folder.File("checkpoints"), "--output", folder.Path }).ToArray();
 
-        using var active = Start("server-1", new[] { "server", "--port", $"{first}" }.Concat(serverArgs).ToArray());
+        using var active = Start("server-1", new[] { "server", "--port", $"{first}" }.Concat(serverArgs).Concat(kits.NodeArguments("server-0", insecure: false)).ToArray());
         await active.WaitForLine("server node", TimeSpan.FromSeconds(60));
-        using var standby = Start("server-2", new[] { "server", "--port", $"{second}" }.Concat(serverArgs).ToArray());
-        using var c1 = Start("client-1", new[] { "client", "--port", "0", "--partition-index", "0", "--partition-count", "2" }.Concat(shared).ToArray());
-        using var c2 = Start("client-2", new[] { "client", "--port", "0", "--partition-index", "1", "--partition-count", "2" }.Concat(shared).ToArray());
+        using var standby = Start("server-2", new[] { "server", "--port", $"{second}" }.Concat(serverArgs)
+            .Concat(kits.NodeArguments("server-1", insecure: false)).ToArray());
+        using var c1 = Start("client-1", new[] { "client", "--port", "0" }.Concat(shared).Concat(kits.NodeArguments("client-0", insecure: false)).ToArray());
+        using var c2 = Start("client-2", new[] { "client", "--port", "0" }.Concat(shared).Concat(kits.NodeArguments("client-1", insecure: false)).ToArray());
 
         await active.WaitForLine(@"^Round \d+: .*clients=4/4", TimeSpan.FromSeconds(120));
         // The standby must be a member before the first seed stops: no other node can let it join.

@@ -26,6 +26,9 @@ internal sealed class NodeUnderTest : IDisposable
 
     public string Name => _process.Name;
 
+    /// <summary>Every line the process printed so far.</summary>
+    public IReadOnlyList<string> Lines => _lines.ToArray();
+
     /// <summary>Starts <c>akkafed</c> with <paramref name="args"/>.</summary>
     public static NodeUnderTest Start(ITestOutputHelper log, string name, params string[] args) => new(name, args, log);
 

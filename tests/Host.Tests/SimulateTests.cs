@@ -118,7 +118,7 @@ public sealed class SimulateTests
     [Fact]
     public void A_cluster_refuses_the_simulated_clock()
     {
-        var (exit, _, error) = Akkafed("server", "--dataset", "synthetic", "--clock", "simulated", "--seed-nodes", "akka.tcp://akkafed@127.0.0.1:1");
+        var (exit, _, error) = Akkafed("server", "--insecure", "--dataset", "synthetic", "--clock", "simulated", "--seed-nodes", "akka.tcp://akkafed@127.0.0.1:1");
 
         Assert.Equal(2, exit);
         Assert.Contains("clock: a cluster runs on the wall clock", error);
@@ -148,7 +148,7 @@ public sealed class SimulateTests
     [InlineData("client")]
     public void A_node_without_seed_nodes_is_refused_at_start_instead_of_waiting_forever(string role)
     {
-        var (exit, output, error) = Akkafed(role, "--dataset", "synthetic", "--port", "0");
+        var (exit, output, error) = Akkafed(role, "--insecure", "--dataset", "synthetic", "--port", "0");
 
         Assert.Equal(2, exit);
         Assert.Contains("cluster.seed-nodes: is empty", error);
@@ -156,7 +156,8 @@ public sealed class SimulateTests
         Assert.DoesNotContain("node akka.tcp://", output);
     }
 
-    private static (int Exit, string Output, string Error) Akkafed(params string[] args)
+    /// <summary>Runs <c>akkafed</c> with <paramref name="args"/> to its end: its exit code, and what it printed.</summary>
+    internal static (int Exit, string Output, string Error) Akkafed(params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "akkafed.dll"));

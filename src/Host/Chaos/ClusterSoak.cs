@@ -5,6 +5,8 @@ using System.Text.RegularExpressions;
 using System.Threading.Channels;
 using AkkaFed.Actors;
 using AkkaFed.Actors.Checkpoints;
+using AkkaFed.Actors.Security;
+using AkkaFed.Host.Security;
 using AkkaFed.Model.Federation;
 
 namespace AkkaFed.Host.Chaos;
@@ -47,7 +49,7 @@ internal sealed class ClusterSoak
 
     private static readonly Regex ServerRound = new(@"^Round (\d+): .* clients=(\d+)/(\d+) ");
     private static readonly Regex ClientRound = new(@"^round (\d+) done: ");
-    private static readonly Regex Address = new(@"^(?:server|client) node akka\.tcp://akkafed@127\.0\.0\.1:(\d+)");
+    private static readonly Regex Address = new(@"^(?:server|client) node akka(?:\.ssl)?\.tcp://akkafed@127\.0\.0\.1:(\d+)");
     private static readonly Regex Downing = new(@"SBR took decision Akka\.Cluster\.SBR\.(\w+) and is downing \[([^\]]*)\]");
     private static readonly Regex Ending = new(@"^(run finished after round \d+|run failed after round .*|stopped before the run ended)");
 
@@ -69,6 +71,12 @@ internal sealed class ClusterSoak
     private readonly Random _random;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly string _checkpoints;
+
+    /// <summary>The run's kits: every node runs mutual TLS, as a deployment does.</summary>
+    private readonly Deployment _deployment;
+
+    /// <summary>The credentials malformed traffic is sent with: a provisioned client node's, as a hostile insider has them.</summary>
+    private NodeCredentials? _insider;
     private readonly string _logs;
     private readonly int _tailStart;
 
@@ -139,6 +147,7 @@ internal sealed class ClusterSoak
         _incarnations = new int[options.ClientNodes];
         _random = new Random(options.Seed);
         _checkpoints = Path.Combine(options.Output, "checkpoints");
+        _deployment = Deployment.Local(Path.Combine(options.Output, "kits"), servers: 2, options.ClientNodes, options.Clients);
         _logs = Path.Combine(options.Output, "logs");
         _tailStart = options.Rounds - ChaosSchedule.Tail(options.Rounds, options.Quick);
     }
@@ -219,7 +228,7 @@ internal sealed class ClusterSoak
     {
         Directory.CreateDirectory(_options.Output);
         // A checkpoint left by an earlier run would be resumed from: every run starts from nothing.
-        foreach (var folder in new[] { _checkpoints, _logs })
+        foreach (var folder in new[] { _checkpoints, _logs, _deployment.Output })
         {
             if (Directory.Exists(folder))
             {
@@ -231,6 +240,8 @@ internal sealed class ClusterSoak
             File.Delete(Path.Combine(_options.Output, file));
         }
         Directory.CreateDirectory(_logs);
+        ProvisionCommand.Provision(_deployment, TextWriter.Null);
+        _insider = StartupKit.Load(ProvisionCommand.KitOf(_deployment.Output, Deployment.ClientNodeName(_options.ClientNodes - 1))).Credentials;
     }
 
     private async Task Ticks(CancellationToken cancel)
@@ -263,7 +274,7 @@ internal sealed class ClusterSoak
 
     private string[] Common => new[]
     {
-        "--seed-nodes", string.Join(',', _serverPorts.Select(p => $"akka.tcp://akkafed@127.0.0.1:{p}")),
+        "--seed-nodes", string.Join(',', _serverPorts.Select(p => $"{NodeSettings.TlsScheme}://akkafed@127.0.0.1:{p}")),
         "--dataset", "synthetic", "--model", "2nn", "--partition", "iid",
         "--clients", $"{_options.Clients}", "--samples-per-client", $"{SamplesPerClient}",
         "--rounds", $"{_options.Rounds}", "--seed", $"{_options.Seed}",
@@ -291,7 +302,7 @@ internal sealed class ClusterSoak
     private void StartServer(int s, int incarnation)
     {
         var args = new[] { "server", "--port", $"{_serverPorts[s]}", "--checkpoint-dir", _checkpoints, "--output", _options.Output,
-            "--wait-for-clients", $"{_options.Clients}" }.Concat(Common);
+            "--wait-for-clients", $"{_options.Clients}" }.Concat(Common).Concat(_deployment.NodeArguments(Deployment.ServerName(s), insecure: false));
         var node = Launch($"server-{s}#{incarnation}", server: true, s, incarnation, args, null);
         node.Port = _serverPorts[s];
         _servers[s] = node;
@@ -303,7 +314,7 @@ internal sealed class ClusterSoak
         int incarnation = _incarnations[k]++;
         var personality = ChaosSchedule.Personality(k, incarnation, _options.ClientNodes);
         var args = new[] { "client", "--port", "0", "--partition-index", $"{k}", "--partition-count", $"{_options.ClientNodes}" }
-            .Concat(Common).Concat(PersonalityArguments(k, personality));
+            .Concat(Common).Concat(_deployment.NodeArguments(Deployment.ClientNodeName(k), insecure: false)).Concat(PersonalityArguments(k, personality));
         var node = Launch($"client-{k}#{incarnation}", server: false, k, incarnation, args, personality);
         _clients[k] = node;
         Say($"started {node.Name} (pid {node.Pid}): {personality.Name}");
@@ -748,9 +759,10 @@ internal sealed class ClusterSoak
                 Say($"round {round}: {scheduled.Malformed} connection to {node.Name} (port {port})");
                 var random = new Random(_random.Next());
                 string name = node.Name;
+                var insider = _insider;
                 _traffic.Add(Task.Run(async () =>
                 {
-                    string result = await MalformedTraffic.SendAsync(scheduled.Malformed, port, random, CancellationToken.None);
+                    string result = await MalformedTraffic.SendAsync(scheduled.Malformed, port, random, insider, CancellationToken.None);
                     _signals.Writer.TryWrite(new Note($"{scheduled.Malformed} to {name}: {result}"));
                 }));
                 return null;

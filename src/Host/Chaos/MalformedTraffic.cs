@@ -1,7 +1,10 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using AkkaFed.Actors.Security;
 
 namespace AkkaFed.Host.Chaos;
 
@@ -9,31 +12,44 @@ namespace AkkaFed.Host.Chaos;
 /// A raw TCP client that connects to a node's Akka port and sends what no Akka node would: random bytes, a frame
 /// header far over the frame limit, a frame that parses as nothing, half a frame left hanging, or a burst of
 /// connections. The node must drop the connection and go on; whether it does is judged by the run's invariants.
+/// On a cluster with mutual TLS it speaks TLS with a provisioned node's credentials, as a hostile insider would: an
+/// outsider's bytes end at the handshake, an insider's reach Akka's framing and the serializer behind it.
 /// </summary>
 internal static class MalformedTraffic
 {
     /// <summary>How long a truncated frame's connection is held open before it is closed.</summary>
     public static readonly TimeSpan HoldOpen = TimeSpan.FromSeconds(10);
 
-    /// <summary>Sends <paramref name="kind"/> to 127.0.0.1:<paramref name="port"/>; returns what happened, for the log.</summary>
-    public static async Task<string> SendAsync(MalformedKind kind, int port, Random random, CancellationToken cancel)
+    /// <summary>
+    /// Sends <paramref name="kind"/> to 127.0.0.1:<paramref name="port"/>, inside TLS with <paramref name="insider"/>'s
+    /// certificate when it is given; returns what happened, for the log.
+    /// </summary>
+    public static async Task<string> SendAsync(MalformedKind kind, int port, Random random, NodeCredentials? insider, CancellationToken cancel)
     {
         var clock = Stopwatch.StartNew();
         try
         {
             string what = kind switch
             {
-                MalformedKind.Garbage => await OneConnection(port, Random(random, 4096), TimeSpan.Zero, cancel),
-                MalformedKind.OversizedFrame => await OneConnection(port, Frame(64 << 20, Random(random, 1 << 20)), TimeSpan.Zero, cancel),
-                MalformedKind.GarbageFrame => await OneConnection(port, Frame(1000, Random(random, 1000)), TimeSpan.Zero, cancel),
-                MalformedKind.TruncatedFrame => await OneConnection(port, Frame(100_000, Random(random, 10)), HoldOpen, cancel),
-                _ => await Flood(port, random, cancel),
+                MalformedKind.Garbage => await OneConnection(port, Random(random, 4096), TimeSpan.Zero, insider, cancel),
+                MalformedKind.OversizedFrame => await OneConnection(port, Frame(64 << 20, Random(random, 1 << 20)), TimeSpan.Zero, insider, cancel),
+                MalformedKind.GarbageFrame => await OneConnection(port, Frame(1000, Random(random, 1000)), TimeSpan.Zero, insider, cancel),
+                MalformedKind.TruncatedFrame => await OneConnection(port, Frame(100_000, Random(random, 10)), HoldOpen, insider, cancel),
+                _ => await Flood(port, random, insider, cancel),
             };
             return $"{what} ({clock.Elapsed.TotalSeconds:F1} s)";
         }
         catch (SocketException e)
         {
             return $"could not connect: {e.SocketErrorCode}";
+        }
+        catch (AuthenticationException e)
+        {
+            return $"the TLS handshake failed: {e.Message}";
+        }
+        catch (IOException e)
+        {
+            return $"the connection failed: {e.Message}";
         }
     }
 
@@ -53,11 +69,11 @@ internal static class MalformedTraffic
         return frame;
     }
 
-    private static async Task<string> OneConnection(int port, byte[] bytes, TimeSpan hold, CancellationToken cancel)
+    private static async Task<string> OneConnection(int port, byte[] bytes, TimeSpan hold, NodeCredentials? insider, CancellationToken cancel)
     {
         using var client = new TcpClient();
         await client.ConnectAsync(IPAddress.Loopback, port, cancel);
-        var stream = client.GetStream();
+        await using var stream = insider is null ? (Stream)client.GetStream() : await Tls(client.GetStream(), insider, cancel);
         int sent = 0;
         try
         {
@@ -93,18 +109,44 @@ internal static class MalformedTraffic
         }
     }
 
-    private static async Task<string> Flood(int port, Random random, CancellationToken cancel)
+    /// <summary>The connection inside TLS, as a node of the deployment opens one: its certificate shown, the peer's checked against the CA.</summary>
+    private static async Task<Stream> Tls(NetworkStream network, NodeCredentials insider, CancellationToken cancel)
+    {
+        var tls = new SslStream(network, leaveInnerStreamOpen: false);
+        try
+        {
+            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = "127.0.0.1",
+                ClientCertificates = [insider.Certificate],
+                RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+                    insider.Anchor.Refusal(certificate as System.Security.Cryptography.X509Certificates.X509Certificate2) is null,
+            }, cancel);
+            return tls;
+        }
+        catch
+        {
+            await tls.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static async Task<string> Flood(int port, Random random, NodeCredentials? insider, CancellationToken cancel)
     {
         var payloads = Enumerable.Range(0, 32).Select(_ => Frame(1000, Random(random, 1000))).ToArray();
         var results = await Task.WhenAll(payloads.Select(async payload =>
         {
             try
             {
-                return await OneConnection(port, payload, TimeSpan.Zero, cancel);
+                return await OneConnection(port, payload, TimeSpan.Zero, insider, cancel);
             }
             catch (SocketException e)
             {
                 return $"could not connect: {e.SocketErrorCode}";
+            }
+            catch (AuthenticationException e)
+            {
+                return $"the TLS handshake failed: {e.Message}";
             }
         }));
         return $"32 connections: {string.Join("; ", results.GroupBy(r => r).Select(g => $"{g.Count()} x {g.Key}"))}";
