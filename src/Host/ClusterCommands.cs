@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using AkkaFed.Actors.Protocol;
 using Akka.Actor;
 using Akka.Configuration;
@@ -27,6 +28,8 @@ public static class ClusterCommands
     /// <param name="kit">This node's startup kit, for mutual TLS; null to run plain TCP (<c>--insecure</c>).</param>
     public static async Task<int> ServerAsync(Config config, StartupKit? kit, TextWriter output, CancellationToken cancel)
     {
+        using var stop = new StopSignal(cancel);
+        cancel = stop.Token;
         kit?.Require(NodeRole.Server, "server");
         var settings = OnTheWallClock(FederationSettings.Create(config));
         var node = NodeSettings.Create(config, tls: kit is not null).Joinable();
@@ -125,6 +128,8 @@ public static class ClusterCommands
     /// <param name="kit">This node's startup kit, for mutual TLS; null to run plain TCP (<c>--insecure</c>).</param>
     public static async Task<int> ClientAsync(Config config, StartupKit? kit, TextWriter output, CancellationToken cancel)
     {
+        using var stop = new StopSignal(cancel);
+        cancel = stop.Token;
         kit?.Require(NodeRole.Client, "client");
         var settings = OnTheWallClock(FederationSettings.Create(config));
         var node = NodeSettings.Create(config, tls: kit is not null).Joinable();
@@ -188,6 +193,35 @@ public static class ClusterCommands
             output.WriteLine(removed ? "this node was removed from the cluster; joining again as a new member"
                 : $"no server node reachable for {ServerPresence.IsolatedAfter.TotalSeconds:F0}s; joining again as a new member");
             firstGrace = node.ServerGrace;
+        }
+    }
+
+    /// <summary>
+    /// A node's cancellation, also set by SIGTERM: a supervisor (systemd, Kubernetes, <c>kill</c>) stopping a node makes
+    /// it leave the cluster and exit, as Ctrl+C does. Left to .NET's default, SIGTERM ran Akka's exit hook first, and the
+    /// node took its ended actor system for a downing and joined the cluster again.
+    /// </summary>
+    private sealed class StopSignal : IDisposable
+    {
+        private readonly CancellationTokenSource _source;
+        private readonly PosixSignalRegistration _term;
+
+        public StopSignal(CancellationToken cancel)
+        {
+            _source = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            _term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, signal =>
+            {
+                signal.Cancel = true;
+                _source.Cancel();
+            });
+        }
+
+        public CancellationToken Token => _source.Token;
+
+        public void Dispose()
+        {
+            _term.Dispose();
+            _source.Dispose();
         }
     }
 

@@ -115,6 +115,31 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public async Task Nodes_told_to_stop_with_SIGTERM_leave_the_cluster_and_exit_instead_of_joining_again()
+    {
+        using var folder = new TempDirectory();
+        int port = NodeProcess.FreePort();
+        var kits = Provision(folder, servers: 1, clientNodes: 1, clients: 2);
+        string[] shared = Paced.Concat(new[] { "--seed-nodes", Seed(port), "--clients", "2", "--rounds", "100" }).ToArray();
+        using var server = Start("server", new[] { "server", "--port", $"{port}", "--checkpoint-dir", folder.File("checkpoints"),
+            "--output", folder.Path }.Concat(shared).Concat(kits.NodeArguments("server-0", insecure: false)).ToArray());
+        using var client = Start("client", new[] { "client", "--port", "0" }.Concat(shared)
+            .Concat(kits.NodeArguments("client-0", insecure: false)).ToArray());
+        await client.WaitForLine(@"^round 1 done", TimeSpan.FromSeconds(120));
+
+        client.Signal("TERM");
+        Assert.Equal(1, await client.WaitForExit(TimeSpan.FromSeconds(60)));
+        server.Signal("TERM");
+        Assert.Equal(1, await server.WaitForExit(TimeSpan.FromSeconds(60)));
+
+        Assert.All(new[] { client, server }, node =>
+        {
+            Assert.DoesNotContain(node.Lines, line => line.Contains("joining again", StringComparison.Ordinal));
+            Assert.Contains("stopped before the run ended", node.Lines);
+        });
+    }
+
+    [Fact]
     public async Task A_client_node_whose_servers_are_all_gone_gives_up_after_the_grace_instead_of_waiting_forever()
     {
         using var folder = new TempDirectory();

@@ -62,8 +62,12 @@ public sealed class IdentityGuard : ReceiveActor, IWithTimers
         }
         if (change is ClusterEvent.MemberRemoved)
         {
-            _identities.Forget(member.Address);
-            _unprovenTicks.Remove(member.Address);
+            // Identities are known by address: a node that came back on the same port keeps the one it proved.
+            if (!_cluster.State.Members.Any(m => m.Address.Equals(member.Address) && !m.UniqueAddress.Equals(member.UniqueAddress)))
+            {
+                _identities.Forget(member.Address);
+                _unprovenTicks.Remove(member.Address);
+            }
             return;
         }
         ProveTo(member.Address);
