@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
+using AkkaFed.Actors.Security;
 using AkkaFed.Actors.Serialization;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Simulation;
@@ -23,7 +24,7 @@ public sealed class BufferedServerActor : ReceiveActor
     private readonly SimulatedClock _clock;
     private readonly IServerOptimizer _optimizer;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly ClientRegistry _clients = new();
+    private readonly ClientRegistry _clients;
     private readonly FederationTransport _transfer = FederationTransport.Get(Context.System);
     private readonly Stopwatch _wall = new();
 
@@ -44,6 +45,9 @@ public sealed class BufferedServerActor : ReceiveActor
         _buffered = options.Strategy.FedBuff;
         _clock = options.Clock ?? throw new ArgumentException("fedbuff runs on the simulated clock", nameof(options));
         _optimizer = ServerOptimizers.Create(ServerSgd.Key, options.ServerLearningRate, 0, 0, 0, 0);
+        _clients = new ClientRegistry(NodeIdentities.Get(Context.System), options.MaxClientExamples, _log);
+        Receive<object>(message => ServerActor.IsDriversFromElsewhere(message, Sender),
+            message => ServerActor.RefuseDriversFromElsewhere(message, Sender, _log));
         Receive<RunRound>(_ => _buffer is null, StartRound);
         Receive<RunRound>(run => Sender.Tell(new RoundRefused(run.State.Round, $"round {_state.Round} is in flight")));
         Receive<FitResult>(OnFitResult);
@@ -112,7 +116,7 @@ public sealed class BufferedServerActor : ReceiveActor
 
     private void OnFitResult(FitResult result)
     {
-        bool valid = result.Delta.Length == _state.Weights.Length && result.Examples > 0
+        bool valid = result.Delta.Length == _state.Weights.Length && result.Examples > 0 && _clients.MayClaim(result.ClientId, result.Examples)
             && FederatedAveraging.AllFinite(result.Delta) && double.IsFinite(result.Loss) && double.IsFinite(result.Accuracy);
         object answer = valid ? new ClientUpdate(result.ClientId, result.Delta, result.Examples, result.Loss, result.Accuracy) : Rejected;
         Answer(result.Round, result.ClientId, Sender, answer);
