@@ -44,6 +44,7 @@ public sealed class FederationSerializerSpec : TestKit
         new EvaluateRequest(2, [1f, float.NaN]),
         new EvaluateResult(2, "c-1", 0.5, 0.75, 100),
         new EvaluateFailed(2, "c-1", "no data"),
+        new AkkaFed.Actors.Security.IdentityProof("akka.ssl.tcp://akkafed@127.0.0.1:4053", [1, 2, 3], [4, 5]),
     ];
 
     public static TheoryData<object> EveryMessageType() => new(Samples);
@@ -324,8 +325,10 @@ public sealed class FederationSerializerSpec : TestKit
     {
         var e = Malformed(Concat([1], I32(int.MaxValue), [65]), "CR");
         Assert.Contains("ClientId length 2147483647 exceeds the limit", e.Message);
-        e = Malformed(Concat([1], I32(1000), [65, 66, 67]), "CR");
-        Assert.Contains("ClientId claims 1000", e.Message);
+        e = Malformed(Concat([1], I32(1), I32(1), [65], I32(int.MaxValue), [65]), "FF");
+        Assert.Contains("Reason length 2147483647 exceeds the limit", e.Message);
+        e = Malformed(Concat([1], I32(300), [65, 66, 67]), "CR");
+        Assert.Contains("ClientId claims 300", e.Message);
         Assert.Contains("truncated", e.Message);
     }
 
