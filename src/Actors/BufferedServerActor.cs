@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
+using AkkaFed.Actors.Protocol;
 using AkkaFed.Actors.Security;
 using AkkaFed.Actors.Serialization;
 using AkkaFed.Model.Federation;
@@ -37,6 +38,7 @@ public sealed class BufferedServerActor : ReceiveActor
     private FederatedState? _next;
     private IActorRef _driver = ActorRefs.Nobody;
     private Tally _tally = new();
+    private long _refusals;
 
     /// <param name="options">Validated settings with strategy = fedbuff and a simulated clock.</param>
     public BufferedServerActor(ServerOptions options)
@@ -129,7 +131,8 @@ public sealed class BufferedServerActor : ReceiveActor
     {
         if (_schedule?.IsInFlight(clientId) != true || !_clients.IsOwner(clientId, sender) || _answers.ContainsKey(clientId))
         {
-            _log.Warning("An answer from {0} for version {1} that no client in flight gives: ignored", clientId, version);
+            RefusalLog.Refused(_log, ref _refusals, $"an answer for {ClientIds.Printable(clientId)} to version {version} from {sender.Path}",
+                "no client in flight gives it");
             return;
         }
         _answers[clientId] = answer;

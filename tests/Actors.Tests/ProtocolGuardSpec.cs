@@ -50,6 +50,21 @@ public sealed class ProtocolGuardSpec() : TestKit(ManualTime.Config)
     private static FitResult Update(FitRequest request, int client, int examples = 100) =>
         new(request.Round, Id(client), new[] { 1f, 1f, 1f }, examples, Loss: 1.0, Accuracy: 0.5);
 
+    /// <summary>Round 1 with an honest update from every client, until each is asked to evaluate the new model.</summary>
+    private static void TrainUntilEvaluation(IActorRef server, TestProbe[] clients)
+    {
+        server.Tell(new RunRound(new FederatedState(1, Global)));
+        var requests = clients.Select(c => c.ExpectMsg<FitRequest>()).ToArray();
+        for (int i = 0; i < clients.Length; i++)
+        {
+            clients[i].Reply(Update(requests[i], i));
+        }
+        foreach (var client in clients)
+        {
+            client.ExpectMsg<EvaluateRequest>();
+        }
+    }
+
     [Fact]
     public void A_forged_failure_for_every_selected_client_fails_nobody_and_the_round_succeeds_with_the_honest_updates()
     {
@@ -78,12 +93,7 @@ public sealed class ProtocolGuardSpec() : TestKit(ManualTime.Config)
         var clients = Register(server, 2);
         var forger = CreateTestProbe("forger");
 
-        server.Tell(new RunRound(new FederatedState(1, Global)));
-        var requests = clients.Select(c => c.ExpectMsg<FitRequest>()).ToArray();
-        clients[0].Reply(Update(requests[0], 0));
-        clients[1].Reply(Update(requests[1], 1));
-        clients[0].ExpectMsg<EvaluateRequest>();
-        clients[1].ExpectMsg<EvaluateRequest>();
+        TrainUntilEvaluation(server, clients);
         forger.Send(server, new EvaluateResult(1, Id(0), Loss: 1e9, Accuracy: 0, Examples: 100));
         forger.Send(server, new EvaluateFailed(1, Id(1), "forged"));
         clients[0].Reply(new EvaluateResult(1, Id(0), Loss: 2.0, Accuracy: 0.5, Examples: 100));
@@ -152,12 +162,7 @@ public sealed class ProtocolGuardSpec() : TestKit(ManualTime.Config)
         var server = Server(Options(evaluate: 1.0));
         var clients = Register(server, 2, examples: 100);
 
-        server.Tell(new RunRound(new FederatedState(1, Global)));
-        var requests = clients.Select(c => c.ExpectMsg<FitRequest>()).ToArray();
-        clients[0].Reply(Update(requests[0], 0));
-        clients[1].Reply(Update(requests[1], 1));
-        clients[0].ExpectMsg<EvaluateRequest>();
-        clients[1].ExpectMsg<EvaluateRequest>();
+        TrainUntilEvaluation(server, clients);
         clients[0].Reply(new EvaluateResult(1, Id(0), Loss: 1e9, Accuracy: 0, Examples: int.MaxValue));
         clients[1].Reply(new EvaluateResult(1, Id(1), Loss: 4.0, Accuracy: 1.0, Examples: 100));
 

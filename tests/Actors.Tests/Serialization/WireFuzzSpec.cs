@@ -16,21 +16,7 @@ namespace AkkaFed.Actors.Tests.Serialization;
 [Trait("Category", "Security")]
 public sealed class WireFuzzSpec
 {
-    private static readonly object[] Samples =
-    [
-        new RegisterClient("c-1", 600),
-        new ClientRegistered("c-1"),
-        new FitRequest(1, [1f, 2f], new LocalTrainingOptions(), 7),
-        new FitResult(1, "c-1", [0.5f], 600, 0.1, 0.9),
-        new FitFailed(1, "c-1", "out of memory"),
-        new EvaluateRequest(2, [1f, float.NaN]),
-        new EvaluateResult(2, "c-1", 0.5, 0.75, 100),
-        new EvaluateFailed(2, "c-1", "no data"),
-        new RunEvents.RoundReport(new RoundMetrics(3, false, 1.5, 0.5, 10, 9, 1, 0, 0, 0, 0, 2.5, FailureReason: "few")),
-        new RunEvents.Ended(8, "stopped"),
-        new IdentityProof("akka.ssl.tcp://akkafed@127.0.0.1:4053", [1, 2, 3, 4, 5, 6, 7, 8], [9, 10, 11]),
-        new Chunk(99, 0, 2, "FR", "/user/server#42", new byte[] { 1, 2, 3 }),
-    ];
+    private static readonly object[] Samples = WireSamples.EveryManifest;
 
     private static object Read(byte[] payload, string manifest) => FederationWire.Deserialize(payload, manifest, buffers: null);
 
