@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
+using AkkaFed.Actors.Protocol;
+using AkkaFed.Actors.Security;
 using AkkaFed.Actors.Serialization;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Simulation;
@@ -23,7 +25,7 @@ public sealed class BufferedServerActor : ReceiveActor
     private readonly SimulatedClock _clock;
     private readonly IServerOptimizer _optimizer;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly ClientRegistry _clients = new();
+    private readonly ClientRegistry _clients;
     private readonly FederationTransport _transfer = FederationTransport.Get(Context.System);
     private readonly Stopwatch _wall = new();
 
@@ -36,6 +38,7 @@ public sealed class BufferedServerActor : ReceiveActor
     private FederatedState? _next;
     private IActorRef _driver = ActorRefs.Nobody;
     private Tally _tally = new();
+    private long _refusals;
 
     /// <param name="options">Validated settings with strategy = fedbuff and a simulated clock.</param>
     public BufferedServerActor(ServerOptions options)
@@ -44,6 +47,9 @@ public sealed class BufferedServerActor : ReceiveActor
         _buffered = options.Strategy.FedBuff;
         _clock = options.Clock ?? throw new ArgumentException("fedbuff runs on the simulated clock", nameof(options));
         _optimizer = ServerOptimizers.Create(ServerSgd.Key, options.ServerLearningRate, 0, 0, 0, 0);
+        _clients = new ClientRegistry(NodeIdentities.Get(Context.System), options.MaxClientExamples, _log);
+        Receive<object>(message => ServerActor.IsDriversFromElsewhere(message, Sender),
+            message => ServerActor.RefuseDriversFromElsewhere(message, Sender, _log));
         Receive<RunRound>(_ => _buffer is null, StartRound);
         Receive<RunRound>(run => Sender.Tell(new RoundRefused(run.State.Round, $"round {_state.Round} is in flight")));
         Receive<FitResult>(OnFitResult);
@@ -112,7 +118,7 @@ public sealed class BufferedServerActor : ReceiveActor
 
     private void OnFitResult(FitResult result)
     {
-        bool valid = result.Delta.Length == _state.Weights.Length && result.Examples > 0
+        bool valid = result.Delta.Length == _state.Weights.Length && result.Examples > 0 && _clients.MayClaim(result.ClientId, result.Examples)
             && FederatedAveraging.AllFinite(result.Delta) && double.IsFinite(result.Loss) && double.IsFinite(result.Accuracy);
         object answer = valid ? new ClientUpdate(result.ClientId, result.Delta, result.Examples, result.Loss, result.Accuracy) : Rejected;
         Answer(result.Round, result.ClientId, Sender, answer);
@@ -125,7 +131,8 @@ public sealed class BufferedServerActor : ReceiveActor
     {
         if (_schedule?.IsInFlight(clientId) != true || !_clients.IsOwner(clientId, sender) || _answers.ContainsKey(clientId))
         {
-            _log.Warning("An answer from {0} for version {1} that no client in flight gives: ignored", clientId, version);
+            RefusalLog.Refused(_log, ref _refusals, $"an answer for {ClientIds.Printable(clientId)} to version {version} from {sender.Path}",
+                "no client in flight gives it");
             return;
         }
         _answers[clientId] = answer;

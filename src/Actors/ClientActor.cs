@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Event;
 using AkkaFed.Actors.Serialization;
 using AkkaFed.Actors.Protocol;
+using AkkaFed.Actors.Security;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Learning;
 using static AkkaFed.Actors.Protocol.Training;
@@ -72,21 +73,33 @@ public sealed class ClientActor : UntypedActor
     {
         switch (message)
         {
-            case FitRequest request:
+            case FitRequest request when Sender.Equals(_registeredWith):
                 Fit(request);
                 break;
-            case EvaluateRequest request:
+            case EvaluateRequest request when Sender.Equals(_registeredWith):
                 Evaluate(request);
+                break;
+            case FitRequest or EvaluateRequest:
+                // Its answer would hand this client's update (or its data's loss) to whoever asked.
+                Ignore(message, "it did not come from the server this client registered with");
+                WeightBuffers.Get(Context.System).Return(message is FitRequest fit ? fit.Weights : ((EvaluateRequest)message).Weights);
                 break;
             case ReplyLater later:
                 Transfer.Tell(later.To, later.Reply, Self);
                 break;
-            case ClientRegistered:
+            case ClientRegistered registered when registered.ClientId == _clientId && NodeIdentities.Get(Context.System).IsServer(Sender):
                 OnRegistered();
+                break;
+            case ClientRegistered:
+                // A forged acknowledgement would stop the retries and cut this client off.
+                Ignore(message, "it is not an answer to this client from a server node");
                 break;
             case RunEvents.Ended ended when Sender.Equals(_registeredWith):
                 // For the node, which also listens on the cluster's topic: whichever comes first ends it.
                 Context.System.EventStream.Publish(ended);
+                break;
+            case RunEvents.Ended:
+                Ignore(message, "it did not come from the server this client registered with");
                 break;
             case RegisterAgain when _registration is not null:
                 Register();
@@ -103,6 +116,9 @@ public sealed class ClientActor : UntypedActor
                 break;
         }
     }
+
+    private void Ignore(object message, string why) =>
+        Log.Info("{0}: ignored {1} from {2}: {3}", _clientId, message.GetType().Name, Sender.Path, why);
 
     /// <summary>Registers, and keeps registering until acknowledged: through a singleton proxy, a message can be lost while the server moves.</summary>
     private void Register()
@@ -136,7 +152,7 @@ public sealed class ClientActor : UntypedActor
         catch (Exception e)
         {
             Log.Warning("Round {0}: {1} failed to evaluate: {2}", request.Round, _clientId, e.Message);
-            reply = new EvaluateFailed(request.Round, _clientId, e.Message);
+            reply = new EvaluateFailed(request.Round, _clientId, FailureText.Bound(e.Message));
         }
         WeightBuffers.Get(Context.System).Return(request.Weights);
         Transfer.Tell(Sender, reply, Self);
@@ -154,6 +170,8 @@ public sealed class ClientActor : UntypedActor
         IFederationMessage reply;
         try
         {
+            // Options come over the wire: a batch of 0 or a million epochs would hold a training thread for good.
+            request.Options.Validate();
             int seed = StableSeed.Mix(request.Seed, request.Round, _clientId);
             var result = _trainers.Run(trainer => trainer.Train(request.Weights, _data, _shard.Span, request.Options, seed));
             var delta = _attack.Corrupt(result.Delta, _clientId, request.Round);
@@ -162,7 +180,7 @@ public sealed class ClientActor : UntypedActor
         catch (Exception e)
         {
             Log.Warning("Round {0}: {1} failed to train: {2}", request.Round, _clientId, e.Message);
-            reply = new FitFailed(request.Round, _clientId, e.Message);
+            reply = new FitFailed(request.Round, _clientId, FailureText.Bound(e.Message));
         }
         // Weights that came over the wire are this client's own copy, and it is done with them.
         WeightBuffers.Get(Context.System).Return(request.Weights);

@@ -1,13 +1,22 @@
 using Akka.Actor;
+using Akka.Event;
+using AkkaFed.Actors.Protocol;
+using AkkaFed.Actors.Security;
+using static AkkaFed.Actors.Protocol.Training;
 
 namespace AkkaFed.Actors;
 
 /// <summary>
 /// The server's clients: which actor speaks for each client id, and which nodes are unreachable. Ids are listed
 /// in ordinal order, so that sampling depends on the set of clients and the seed, never on the order in which
-/// they registered. Private state of one <see cref="ServerActor"/>; not thread-safe.
+/// they registered. Private state of one server actor; not thread-safe.
 /// </summary>
-internal sealed class ClientRegistry
+/// <remarks>
+/// A registration is admitted only from an actor whose node may host the id (<see cref="NodeIdentities.MayHost"/>),
+/// that speaks for no other id (one actor, one id), with a valid id and an example count within the server's cap.
+/// A new actor registering a known id replaces the old one: that is how a restarted client gets its id back.
+/// </remarks>
+internal sealed class ClientRegistry(NodeIdentities identities, int maxExamples, ILoggingAdapter log)
 {
     private readonly Dictionary<string, IActorRef> _byId = new(StringComparer.Ordinal);
     private readonly Dictionary<IActorRef, string> _byActor = new();
@@ -25,6 +34,10 @@ internal sealed class ClientRegistry
 
     /// <summary>The training samples <paramref name="clientId"/> said it holds.</summary>
     public int Examples(string clientId) => _examples[clientId];
+
+    /// <summary>Whether <paramref name="examples"/> is a count <paramref name="clientId"/> may claim: 0 up to what it registered.</summary>
+    public bool MayClaim(string clientId, int examples) =>
+        examples >= 0 && _examples.TryGetValue(clientId, out var registered) && examples <= registered;
 
     /// <summary>Binds <paramref name="clientId"/> (with <paramref name="examples"/> samples) to <paramref name="client"/>; returns the actor it was bound to before, if another.</summary>
     public IActorRef? Register(string clientId, IActorRef client, int examples)
@@ -50,9 +63,14 @@ internal sealed class ClientRegistry
     /// Acknowledges <paramref name="register"/> and binds its client to <paramref name="sender"/>, which the server
     /// (<paramref name="server"/>) watches instead of any actor that spoke for the id before.
     /// </summary>
-    public void Admit(Protocol.Training.RegisterClient register, IActorRef sender, IActorContext server)
+    public void Admit(RegisterClient register, IActorRef sender, IActorContext server)
     {
-        sender.Tell(new Protocol.Training.ClientRegistered(register.ClientId), server.Self);
+        if (Refusal(register, sender) is { } refusal)
+        {
+            Refuse(register, sender, refusal);
+            return;
+        }
+        sender.Tell(new ClientRegistered(register.ClientId), server.Self);
         if (IsOwner(register.ClientId, sender))
         {
             return;
@@ -64,7 +82,40 @@ internal sealed class ClientRegistry
         server.Watch(sender);
     }
 
-    /// <summary>Tells <paramref name="replyTo"/> <see cref="Protocol.Training.ClientsAvailable"/> once at least <paramref name="count"/> clients are registered.</summary>
+    private long _refusals;
+
+    /// <summary>Why <paramref name="register"/> from <paramref name="sender"/> is refused; null when it is admitted.</summary>
+    private string? Refusal(RegisterClient register, IActorRef sender)
+    {
+        if (!ClientIds.IsValid(register.ClientId))
+        {
+            return ClientIds.Invalid;
+        }
+        if (register.Examples < 0 || register.Examples > maxExamples)
+        {
+            return $"it claims {register.Examples} examples, outside 0..{maxExamples}";
+        }
+        if (_byActor.TryGetValue(sender, out var other) && other != register.ClientId)
+        {
+            return $"that actor speaks for {other} already";
+        }
+        if (!identities.MayHost(sender, register.ClientId))
+        {
+            return identities.Of(sender.Path.Address) is { } identity
+                ? $"its node is {identity}, whose certificate does not let it host that id"
+                : Unproven;
+        }
+        return null;
+    }
+
+    private const string Unproven = "its node has proved no identity yet";
+
+    /// <summary>Logs a refusal without answering it: the client retries every few seconds.</summary>
+    private void Refuse(RegisterClient register, IActorRef sender, string refusal) =>
+        RefusalLog.Refused(log, ref _refusals, $"the registration of {ClientIds.Printable(register.ClientId)} from {sender.Path}", refusal,
+            expected: refusal == Unproven);
+
+    /// <summary>Tells <paramref name="replyTo"/> <see cref="ClientsAvailable"/> once at least <paramref name="count"/> clients are registered.</summary>
     public void Await(int count, IActorRef replyTo)
     {
         _waiting.Add((count, replyTo));
@@ -78,7 +129,7 @@ internal sealed class ClientRegistry
             {
                 return false;
             }
-            wait.ReplyTo.Tell(new Protocol.Training.ClientsAvailable(Count));
+            wait.ReplyTo.Tell(new ClientsAvailable(Count));
             return true;
         });
 

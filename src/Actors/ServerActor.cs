@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
 using AkkaFed.Actors.Protocol;
+using AkkaFed.Actors.Security;
 using AkkaFed.Actors.Serialization;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Learning;
@@ -27,7 +28,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     private readonly ServerOptions _options;
     private readonly IStrategy _strategy;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly ClientRegistry _clients = new();
+    private readonly ClientRegistry _clients;
     private readonly FederationTransport _transfer = FederationTransport.Get(Context.System);
     private readonly Stopwatch _clock = new();
 
@@ -42,6 +43,9 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     {
         _options = options;
         _strategy = options.CreateStrategy();
+        _clients = new ClientRegistry(NodeIdentities.Get(Context.System), options.MaxClientExamples, _log);
+        // The driver's messages come from this node only: from elsewhere, they are refused before anything else.
+        Receive<object>(message => IsDriversFromElsewhere(message, Sender), message => RefuseDriversFromElsewhere(message, Sender, _log));
         // One set of handlers: the round's phase is in the Round value, and each answer is judged by it.
         Receive<RunRound>(run => _round.Phase == RoundPhase.Done, StartRound);
         Receive<RunRound>(run => Sender.Tell(new RoundRefused(run.State.Round, $"round {_round.Number} is in flight")));
@@ -60,8 +64,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         Receive<FitResult>(OnFitResult);
         Receive<FitFailed>(failed =>
             Record(_round.TrainingFailed(failed.Round, failed.ClientId, failed.Reason, _clients.IsOwner(failed.ClientId, Sender)).Round));
-        Receive<EvaluateResult>(result => OnEvaluated(result.Round, result.ClientId,
-            new Evaluation(result.Loss, result.Accuracy, result.Examples), null));
+        Receive<EvaluateResult>(OnEvaluateResult);
         Receive<EvaluateFailed>(failed => OnEvaluated(failed.Round, failed.ClientId, null, failed.Reason));
         Receive<RegisterClient>(register => _clients.Admit(register, Sender, Context));
         Receive<RunEvents.Ended>(ended =>
@@ -91,6 +94,16 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
 
     /// <summary>The deadline of round <paramref name="Round"/>'s <paramref name="Phase"/>; stale once the round moved on.</summary>
     private sealed record DeadlinePassed(int Round, RoundPhase Phase);
+
+    /// <summary>
+    /// Whether <paramref name="message"/> is one only this node's driver sends (run a round, await clients, the run
+    /// ended) and came from another node: an attacker's way to start rounds or to end every client's run.
+    /// </summary>
+    internal static bool IsDriversFromElsewhere(object message, IActorRef sender) =>
+        message is RunRound or AwaitClients or RunEvents.Ended && !sender.Path.Address.HasLocalScope;
+
+    internal static void RefuseDriversFromElsewhere(object message, IActorRef sender, ILoggingAdapter log) =>
+        log.Warning("Refused {0} from {1}: only this node's driver sends it", message.GetType().Name, sender.Path);
 
     private Cluster? ClusterOfThisNode => ClusterFederation.IsCluster(Context.System) ? Cluster.Get(Context.System) : null;
 
@@ -178,7 +191,13 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         _round = _round.Received(WireSize.Received(result, Sender));
         var update = new ClientUpdate(result.ClientId, result.Delta, result.Examples, result.Loss, result.Accuracy);
         var (next, verdict) = _round.Train(result.Round, update, _clients.IsOwner(result.ClientId, Sender));
-        if (verdict == Verdict.Accepted && !TryAggregate(update))
+        if (verdict == Verdict.Accepted && !_clients.MayClaim(result.ClientId, result.Examples))
+        {
+            _log.Warning("Round {0}: {1} claims {2} examples, more than the {3} it registered", _round.Number, result.ClientId,
+                result.Examples, _clients.Examples(result.ClientId));
+            (next, verdict) = (next.Reject(result.ClientId), Verdict.Rejected);
+        }
+        else if (verdict == Verdict.Accepted && !TryAggregate(update))
         {
             (next, verdict) = (next.Reject(result.ClientId), Verdict.Rejected);
         }
@@ -230,6 +249,19 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
 
     private void PublishProgress() => Context.System.EventStream.Publish(new RoundProgress(
         _round.Number, _round.Book.Answered, _round.Book.Selected.Length));
+
+    /// <summary>
+    /// An evaluation counts only with an example count its client registered and finite metrics; otherwise it is that
+    /// client's failed evaluation (when it comes from the client at all: <see cref="Round.Evaluated"/> judges that).
+    /// </summary>
+    private void OnEvaluateResult(EvaluateResult result)
+    {
+        string? refusal = !double.IsFinite(result.Loss) || !double.IsFinite(result.Accuracy) ? "its loss or accuracy is not finite"
+            : _clients.IsOwner(result.ClientId, Sender) && !_clients.MayClaim(result.ClientId, result.Examples)
+                ? $"it claims {result.Examples} examples, outside 0..{_clients.Examples(result.ClientId)}"
+                : null;
+        OnEvaluated(result.Round, result.ClientId, refusal is null ? new Evaluation(result.Loss, result.Accuracy, result.Examples) : null, refusal);
+    }
 
     private void OnEvaluated(int round, string clientId, Evaluation? result, string? failure) =>
         Record(_round.Evaluated(round, clientId, result, failure, _clients.IsOwner(clientId, Sender)).Round);

@@ -27,6 +27,14 @@ public sealed record ServerOptions(
     /// </summary>
     public SimulatedClock? Clock { get; init; }
 
+    /// <summary>
+    /// The most training samples a client may say it holds when it registers; no update or evaluation may claim more
+    /// than its client registered. Example counts weight the mean, so an unbounded claim would let one client dominate it.
+    /// </summary>
+    public int MaxClientExamples { get; init; } = DefaultMaxClientExamples;
+
+    public const int DefaultMaxClientExamples = 10_000_000;
+
     /// <summary>The strategy these options describe; call <see cref="Validate"/> first.</summary>
     public IStrategy CreateStrategy() =>
         Strategies.Create(Strategy, Fraction, MinClients, Weighting, ServerLearningRate, Local, Seed);
@@ -47,6 +55,8 @@ public sealed record ServerOptions(
             throw new SettingsException("client-weighting", $"must be num_examples or uniform, got {Weighting}");
         if (!(ServerLearningRate > 0) || double.IsInfinity(ServerLearningRate))
             throw new SettingsException("server-lr", $"must be positive and finite, got {ServerLearningRate}");
+        if (MaxClientExamples < 1)
+            throw new SettingsException("max-client-examples", $"must be at least 1, got {MaxClientExamples}");
         Local.Validate();
         Strategy.Validate(MinClients);
         if (Strategy.IsBuffered && Clock is null)

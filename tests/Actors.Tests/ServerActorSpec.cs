@@ -29,7 +29,8 @@ public sealed class ServerActorSpec() : TestKit(ManualTime.Config)
         var probes = Enumerable.Range(0, clients).Select(i => CreateTestProbe($"client-{i}")).ToArray();
         for (int i = 0; i < clients; i++)
         {
-            probes[i].Send(server, new RegisterClient(Id(i), 100 * (i + 1)));
+            // More than any update below claims: a claim beyond what a client registered is rejected.
+            probes[i].Send(server, new RegisterClient(Id(i), 1000 * (i + 1)));
             Assert.Equal(Id(i), probes[i].ExpectMsg<ClientRegistered>().ClientId);
         }
         server.Tell(new AwaitClients(clients));

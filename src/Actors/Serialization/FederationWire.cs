@@ -3,6 +3,7 @@ using System.Runtime.Serialization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using AkkaFed.Actors.Protocol;
+using AkkaFed.Model;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Learning;
 using static AkkaFed.Actors.Protocol.Training;
@@ -25,6 +26,14 @@ internal static class FederationWire
 {
     public const byte Version = 1;
 
+    /// <summary>The longest failure reason a client may send (it sends them bounded by <see cref="FailureText"/>).</summary>
+    public const int MaxReasonChars = 4096;
+
+    /// <summary>The longest text of a run event: a round's metrics as JSON, the reason a run ended.</summary>
+    public const int MaxRunTextChars = 64 * 1024;
+
+    public const int MaxAddressChars = 1024;
+
     private delegate void WriteFields<in T>(ref WireWriter writer, T message);
 
     private delegate T ReadFields<out T>(ref WireReader reader);
@@ -39,29 +48,29 @@ internal static class FederationWire
     private static readonly Format[] Formats =
     [
         Entry("RC", (ref WireWriter w, RegisterClient m) => { w.String(m.ClientId, "ClientId"); w.Int32(m.Examples); },
-            (ref WireReader r) => new RegisterClient(r.String("ClientId"), r.Int32("Examples"))),
+            (ref WireReader r) => new RegisterClient(ClientId(ref r), r.Int32("Examples"))),
         Entry("CR", (ref WireWriter w, ClientRegistered m) => w.String(m.ClientId, "ClientId"),
-            (ref WireReader r) => new ClientRegistered(r.String("ClientId"))),
+            (ref WireReader r) => new ClientRegistered(ClientId(ref r))),
         Entry("FQ", WriteFitRequest, ReadFitRequest),
         Entry("FR", (ref WireWriter w, FitResult m) =>
             {
                 w.Int32(m.Round); w.String(m.ClientId, "ClientId"); w.Floats(m.Delta, "Delta");
                 w.Int32(m.Examples); w.Double(m.Loss); w.Double(m.Accuracy);
             },
-            (ref WireReader r) => new FitResult(r.Int32("Round"), r.String("ClientId"), r.Floats("Delta"), r.Int32("Examples"),
+            (ref WireReader r) => new FitResult(r.Int32("Round"), ClientId(ref r), r.Floats("Delta"), r.Int32("Examples"),
                 r.Double("Loss"), r.Double("Accuracy"))),
         Entry("FF", (ref WireWriter w, FitFailed m) => { w.Int32(m.Round); w.String(m.ClientId, "ClientId"); w.String(m.Reason, "Reason"); },
-            (ref WireReader r) => new FitFailed(r.Int32("Round"), r.String("ClientId"), r.String("Reason"))),
+            (ref WireReader r) => new FitFailed(r.Int32("Round"), ClientId(ref r), r.String("Reason", MaxReasonChars))),
         Entry("EQ", (ref WireWriter w, EvaluateRequest m) => { w.Int32(m.Round); w.Floats(m.Weights, "Weights"); },
             (ref WireReader r) => new EvaluateRequest(r.Int32("Round"), r.Floats("Weights"))),
         Entry("ER", (ref WireWriter w, EvaluateResult m) =>
             {
                 w.Int32(m.Round); w.String(m.ClientId, "ClientId"); w.Double(m.Loss); w.Double(m.Accuracy); w.Int32(m.Examples);
             },
-            (ref WireReader r) => new EvaluateResult(r.Int32("Round"), r.String("ClientId"), r.Double("Loss"), r.Double("Accuracy"),
+            (ref WireReader r) => new EvaluateResult(r.Int32("Round"), ClientId(ref r), r.Double("Loss"), r.Double("Accuracy"),
                 r.Int32("Examples"))),
         Entry("EF", (ref WireWriter w, EvaluateFailed m) => { w.Int32(m.Round); w.String(m.ClientId, "ClientId"); w.String(m.Reason, "Reason"); },
-            (ref WireReader r) => new EvaluateFailed(r.Int32("Round"), r.String("ClientId"), r.String("Reason"))),
+            (ref WireReader r) => new EvaluateFailed(r.Int32("Round"), ClientId(ref r), r.String("Reason", MaxReasonChars))),
         Entry("RR", (ref WireWriter w, RunEvents.RoundReport m) => w.String(MetricsJson(m), "Metrics"), ReadRoundReport),
         Entry("RE", (ref WireWriter w, RunEvents.Ended m) =>
             {
@@ -181,12 +190,23 @@ internal static class FederationWire
         var weights = reader.Floats("Weights");
         var options = new LocalTrainingOptions(reader.Int32("Epochs"), reader.Int32("BatchSize"), reader.Double("LearningRate"),
             reader.Double("ProximalMu"));
+        try
+        {
+            // A batch of 0 or a million epochs would hold the client's training thread for good.
+            options.Validate();
+        }
+        catch (SettingsException e)
+        {
+            throw reader.Error($"Options are out of range: {e.Message}");
+        }
         return new FitRequest(round, weights, options, reader.Int32("Seed"));
     }
 
+    private static string ClientId(ref WireReader reader) => reader.String("ClientId", ClientIds.MaxLength);
+
     private static Security.IdentityProof ReadIdentityProof(ref WireReader reader)
     {
-        string address = reader.String("Address");
+        string address = reader.String("Address", MaxAddressChars);
         var certificate = reader.Bytes("Certificate");
         if (certificate.Length > Security.IdentityProof.MaxCertificateBytes)
         {
@@ -204,7 +224,7 @@ internal static class FederationWire
 
     private static RunEvents.RoundReport ReadRoundReport(ref WireReader reader)
     {
-        string json = reader.String("Metrics");
+        string json = reader.String("Metrics", MaxRunTextChars);
         try
         {
             var metrics = JsonSerializer.Deserialize<RoundMetrics>(json, Json);
@@ -225,7 +245,7 @@ internal static class FederationWire
             1 => true,
             var flag => throw reader.Error($"HasFailure flag {flag} is neither 0 nor 1"),
         };
-        string failure = reader.String("Failure");
+        string failure = reader.String("Failure", MaxRunTextChars);
         return new RunEvents.Ended(lastRound, failed ? failure : null);
     }
 

@@ -103,9 +103,19 @@ internal ref struct WireReader
         _reader.Advance(count);
     }
 
-    public string String(string field)
+    /// <summary>A length-prefixed UTF-8 string of at most <paramref name="maxChars"/> characters, refused before allocating when its bytes could not fit.</summary>
+    public string String(string field, int maxChars)
     {
-        int length = Count(field, 1, WireWriter.MaxStringBytes);
+        // UTF-8 takes at most 3 bytes per UTF-16 character.
+        var value = Utf8(field, Math.Min(WireWriter.MaxStringBytes, 3L * maxChars));
+        return value.Length <= maxChars ? value : throw Error($"{field} has {value.Length} characters, more than the {maxChars} allowed");
+    }
+
+    public string String(string field) => Utf8(field, WireWriter.MaxStringBytes);
+
+    private string Utf8(string field, long maxBytes)
+    {
+        int length = Count(field, 1, maxBytes);
         ReadOnlySpan<byte> bytes;
         if (_reader.UnreadSpan.Length >= length)
         {

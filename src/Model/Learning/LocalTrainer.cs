@@ -11,11 +11,14 @@ public sealed record LocalTrainingOptions(int Epochs = 1, int BatchSize = 20, do
 {
     public const int FullBatch = int.MaxValue;
 
+    /// <summary>The most local epochs a round may ask for: options come over the wire, and a client trains them on a thread of its own.</summary>
+    public const int MaxEpochs = 1000;
+
     /// <summary>Throws a <see cref="SettingsException"/> naming the first setting that is out of range.</summary>
     public LocalTrainingOptions Validate()
     {
-        if (Epochs < 1)
-            throw new SettingsException("epochs", $"must be at least 1, got {Epochs}");
+        if (Epochs is < 1 or > MaxEpochs)
+            throw new SettingsException("epochs", $"must be in 1..{MaxEpochs}, got {Epochs}");
         if (BatchSize < 1)
             throw new SettingsException("batch-size", $"must be at least 1, got {BatchSize}");
         if (!(LearningRate > 0) || double.IsInfinity(LearningRate))

@@ -31,20 +31,7 @@ public sealed class FederationSerializerSpec : TestKit
     }
 
     /// <summary>One of every message in the serializer's table.</summary>
-    private static readonly object[] Samples =
-    [
-        new RegisterClient("c-1", 600),
-        new ClientRegistered("c-1"),
-        new FitRequest(1, [1f, 2f], new LocalTrainingOptions(), 7),
-        new FitResult(1, "c-1", [0.5f], 600, 0.1, 0.9),
-        new FitFailed(1, "c-1", "out of memory"),
-        new Chunk(99, 0, 2, "FR", "/user/server#42", new byte[] { 1, 2, 3 }),
-        new RunEvents.RoundReport(new RoundMetrics(3, true, 1.5, 0.5, 10, 9, 1, 0, 0, 0, 0, 2.5)),
-        new RunEvents.Ended(8, null),
-        new EvaluateRequest(2, [1f, float.NaN]),
-        new EvaluateResult(2, "c-1", 0.5, 0.75, 100),
-        new EvaluateFailed(2, "c-1", "no data"),
-    ];
+    private static readonly object[] Samples = WireSamples.EveryManifest;
 
     public static TheoryData<object> EveryMessageType() => new(Samples);
 
@@ -324,8 +311,10 @@ public sealed class FederationSerializerSpec : TestKit
     {
         var e = Malformed(Concat([1], I32(int.MaxValue), [65]), "CR");
         Assert.Contains("ClientId length 2147483647 exceeds the limit", e.Message);
-        e = Malformed(Concat([1], I32(1000), [65, 66, 67]), "CR");
-        Assert.Contains("ClientId claims 1000", e.Message);
+        e = Malformed(Concat([1], I32(1), I32(1), [65], I32(int.MaxValue), [65]), "FF");
+        Assert.Contains("Reason length 2147483647 exceeds the limit", e.Message);
+        e = Malformed(Concat([1], I32(300), [65, 66, 67]), "CR");
+        Assert.Contains("ClientId claims 300", e.Message);
         Assert.Contains("truncated", e.Message);
     }
 

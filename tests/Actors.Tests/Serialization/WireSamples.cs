@@ -1,5 +1,8 @@
 using System.Runtime.InteropServices;
+using AkkaFed.Actors.Protocol;
+using AkkaFed.Actors.Security;
 using AkkaFed.Actors.Serialization;
+using AkkaFed.Model.Federation;
 using AkkaFed.Model.Learning;
 using Xunit;
 using static AkkaFed.Actors.Protocol.Training;
@@ -20,6 +23,23 @@ internal static class WireSamples
         float.NaN, BitConverter.Int32BitsToSingle(0x7FC0_1234), BitConverter.Int32BitsToSingle(unchecked((int)0xFF80_0001)),
         float.PositiveInfinity, float.NegativeInfinity, 0f, -0f, float.Epsilon, -float.Epsilon,
         float.MaxValue, float.MinValue, 1f / 3f, -123.456f,
+    ];
+
+    /// <summary>One of every message in the wire's table.</summary>
+    public static readonly object[] EveryManifest =
+    [
+        new RegisterClient("c-1", 600),
+        new ClientRegistered("c-1"),
+        new FitRequest(1, [1f, 2f], new LocalTrainingOptions(), 7),
+        new FitResult(1, "c-1", [0.5f], 600, 0.1, 0.9),
+        new FitFailed(1, "c-1", "out of memory"),
+        new Chunk(99, 0, 2, "FR", "/user/server#42", new byte[] { 1, 2, 3 }),
+        new RunEvents.RoundReport(new RoundMetrics(3, true, 1.5, 0.5, 10, 9, 1, 0, 0, 0, 0, 2.5)),
+        new RunEvents.Ended(8, null),
+        new EvaluateRequest(2, [1f, float.NaN]),
+        new EvaluateResult(2, "c-1", 0.5, 0.75, 100),
+        new EvaluateFailed(2, "c-1", "no data"),
+        new IdentityProof("akka.ssl.tcp://akkafed@127.0.0.1:4053", [1, 2, 3], [4, 5]),
     ];
 
     public static float[] Weights(int count, int seed)
