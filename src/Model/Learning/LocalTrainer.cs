@@ -17,8 +17,10 @@ public sealed record LocalTrainingOptions(int Epochs = 1, int BatchSize = 20, do
     /// <summary>Throws a <see cref="SettingsException"/> naming the first setting that is out of range.</summary>
     public LocalTrainingOptions Validate()
     {
-        if (Epochs is < 1 or > MaxEpochs)
-            throw new SettingsException("epochs", $"must be in 1..{MaxEpochs}, got {Epochs}");
+        if (Epochs < 1)
+            throw new SettingsException("epochs", $"must be at least 1, got {Epochs}");
+        if (Epochs > MaxEpochs)
+            throw new SettingsException("epochs", $"must be at most {MaxEpochs}, got {Epochs}");
         if (BatchSize < 1)
             throw new SettingsException("batch-size", $"must be at least 1, got {BatchSize}");
         if (!(LearningRate > 0) || double.IsInfinity(LearningRate))
