@@ -12,7 +12,8 @@ namespace AkkaFed.Benchmarks;
 
 /// <summary>
 /// <c>--suite cluster</c>: the same rounds in one process and across one server and three
-/// client processes on 127.0.0.1. Reports the round time of each, and the bytes a round moves against the
+/// client processes on 127.0.0.1, the cluster on plain TCP and on mutual TLS in turn. Reports the round time of each,
+/// what TLS costs (round time and loopback bytes against plain TCP), and the bytes a round moves against the
 /// target of model bytes x 2 x participating clients. Every round of both must succeed with all its selected clients.
 /// </summary>
 public static class ClusterBenchmark
@@ -39,13 +40,28 @@ public static class ClusterBenchmark
         double single = await SingleProcess(rounds, output, checks);
         output.WriteLine(Row($"single process, {Environment.ProcessorCount} training workers", single, "s/round"));
 
-        var (seconds, payload, wire) = await Cluster(settings, rounds, checks);
-        output.WriteLine(Row($"1 server + {ClientNodes} client processes", seconds, "s/round"));
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round time cluster / single process: {seconds / single:F2}"));
+        // Plain TCP and mutual TLS in turn, twice, so that a change in the machine's load falls on both alike.
+        var runs = new List<(bool Tls, double Seconds, double Payload, double Wire)>();
+        foreach (bool tls in new[] { false, true, false, true })
+        {
+            var run = await Cluster(settings, rounds, checks, tls);
+            runs.Add((tls, run.Seconds, run.Payload, run.Wire));
+            output.WriteLine(Row($"1 server + {ClientNodes} client processes, {(tls ? "mutual TLS" : "plain TCP")}", run.Seconds, "s/round") +
+                             string.Create(CultureInfo.InvariantCulture, $"  (loopback {run.Wire / 1e6:F2} MB/round)"));
+        }
+        double Mean(bool tls, Func<(bool Tls, double Seconds, double Payload, double Wire), double> of) =>
+            runs.Where(r => r.Tls == tls).Average(of);
+        double tlsSeconds = Mean(true, r => r.Seconds), plainSeconds = Mean(false, r => r.Seconds);
+        double payload = Mean(true, r => r.Payload), wire = Mean(true, r => r.Wire), plainWire = Mean(false, r => r.Wire);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round time cluster (TLS) / single process: {tlsSeconds / single:F2}"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"round time TLS / plain TCP: {tlsSeconds:F2} / {plainSeconds:F2} s = {tlsSeconds / plainSeconds:F3} (target <= 1.1)"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"loopback bytes/round TLS / plain TCP: {wire / 1e6:F2} / {plainWire / 1e6:F2} MB = {wire / plainWire:F4}"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"payload bytes/round: {payload / 1e6:F2} MB = {payload / (double)target:F4} of target (target within 5%)"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"loopback bytes/round (whole run / rounds; all traffic: TCP/IP, Akka framing, heartbeats, gossip): {wire / 1e6:F2} MB = {wire / target:F4} of target"));
+            $"loopback bytes/round, TLS (whole run / rounds; all traffic: TCP/IP, TLS records, Akka framing, heartbeats, gossip): {wire / 1e6:F2} MB = {wire / target:F4} of target"));
         checks.Add(Check.FinitePositive("cluster: payload bytes per round", payload));
         return Check.Report(checks, output);
     }
@@ -71,12 +87,12 @@ public static class ClusterBenchmark
         return seconds / rounds;
     }
 
-    private static async Task<(double Seconds, double Payload, double Wire)> Cluster(string[] settings, int rounds, List<Check> checks)
+    private static async Task<(double Seconds, double Payload, double Wire)> Cluster(string[] settings, int rounds, List<Check> checks, bool tls)
     {
         var folder = Path.Combine(Path.GetTempPath(), $"akkafed-cluster-bench-{Guid.NewGuid():N}");
         int port = NodeProcess.FreePort();
-        string[] join = { "--seed-nodes", $"{NodeSettings.TlsScheme}://akkafed@127.0.0.1:{port}" };
-        // Mutual TLS, as a deployment runs.
+        string[] join = { "--seed-nodes", $"{(tls ? NodeSettings.TlsScheme : NodeSettings.PlainScheme)}://akkafed@127.0.0.1:{port}" };
+        // Mutual TLS, as a deployment runs, or plain TCP (--insecure) to measure what TLS costs.
         var deployment = Deployment.Local(Path.Combine(folder, "kits"), servers: 1, ClientNodes, Clients);
         ProvisionCommand.Provision(deployment, TextWriter.Null);
         var nodes = new List<NodeProcess>();
@@ -88,7 +104,7 @@ public static class ClusterBenchmark
         try
         {
             var server = NodeProcess.Start("server", new[] { "server", "--port", $"{port}", "--checkpoint-dir", Path.Combine(folder, "checkpoints"),
-                "--output", folder }.Concat(join).Concat(deployment.NodeArguments(Deployment.ServerName(0), insecure: false)).Concat(settings), line =>
+                "--output", folder }.Concat(join).Concat(deployment.NodeArguments(Deployment.ServerName(0), insecure: !tls)).Concat(settings), line =>
             {
                 serverLines.Enqueue(line);
                 if (serverLines.Count > 20)
@@ -102,7 +118,7 @@ public static class ClusterBenchmark
                 // One training thread per client process: three processes already share the two cores.
                 nodes.Add(NodeProcess.Start($"client-{k}", new[] { "client", "--port", "0", "--threads", "1",
                     "--partition-index", $"{k}", "--partition-count", $"{ClientNodes}" }.Concat(join)
-                    .Concat(deployment.NodeArguments(Deployment.ClientNodeName(k), insecure: false)).Concat(settings), _ => { }));
+                    .Concat(deployment.NodeArguments(Deployment.ClientNodeName(k), insecure: !tls)).Concat(settings), _ => { }));
             }
             int exit = await server.WaitForExit(TimeSpan.FromMinutes(10 + 10 * rounds));
             long after = LoopbackBytes();

@@ -6,6 +6,7 @@ using Akka.Serialization;
 using AkkaFed.Actors.Protocol;
 using AkkaFed.Actors.Security;
 using AkkaFed.Actors.Serialization;
+using AkkaFed.Actors.Tests.Serialization;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Learning;
 using Xunit;
@@ -47,55 +48,6 @@ public sealed class TlsFuzzSpec : IClassFixture<UntouchedRun>
         _untouched = untouched;
     }
 
-    /// <summary>One valid message of every type on the wire, to mutate.</summary>
-    private static object[] Samples(Address attacker)
-    {
-        var weights = Enumerable.Range(0, 16).Select(i => i * 0.25f).ToArray();
-        var mallory = SecureFederation.Mallory;
-        var deployment = X509Pair.Create();
-        return
-        [
-            new RegisterClient(SecureFederation.HonestId(0), 50),
-            new ClientRegistered(SecureFederation.HonestId(1)),
-            new FitRequest(1, weights, new LocalTrainingOptions(1, 10, 0.05), 3),
-            new FitResult(1, SecureFederation.HonestId(2), weights, 50, 0.5, 0.5),
-            new FitFailed(2, SecureFederation.HonestId(3), "fuzz"),
-            new EvaluateRequest(1, weights),
-            new EvaluateResult(1, SecureFederation.HonestId(0), 0.5, 0.5, 50),
-            new EvaluateFailed(1, SecureFederation.HonestId(1), "fuzz"),
-            new RunEvents.RoundReport(new RoundMetrics(1, true, 1.5, 0.5, 4, 4, 0, 0, 0, 0, 0, 2.5)),
-            new RunEvents.Ended(1, "fuzz"),
-            new Chunk(7, 0, 2, "FR", "/user/x", new byte[100]),
-            deployment.Credentials(mallory).Prove(attacker),
-        ];
-    }
-
-    private static byte[] Mutate(byte[] valid, Random random)
-    {
-        var bytes = random.Next(6) switch
-        {
-            0 => valid[..random.Next(valid.Length)],
-            1 => valid.Concat(Enumerable.Range(0, random.Next(1, 64)).Select(_ => (byte)random.Next(256))).ToArray(),
-            2 => Enumerable.Range(0, random.Next(0, 512)).Select(_ => (byte)random.Next(256)).ToArray(),
-            _ => (byte[])valid.Clone(),
-        };
-        if (bytes.Length == 0)
-        {
-            return bytes;
-        }
-        // Flip bytes, or plant a huge or negative 32-bit count somewhere.
-        for (int flips = random.Next(1, 4); flips > 0; flips--)
-        {
-            bytes[random.Next(bytes.Length)] ^= (byte)random.Next(1, 256);
-        }
-        if (random.Next(2) == 0 && bytes.Length >= 5)
-        {
-            int at = random.Next(1, bytes.Length - 3);
-            BitConverter.TryWriteBytes(bytes.AsSpan(at), random.Next(2) == 0 ? int.MaxValue : -random.Next(1, 1000));
-        }
-        return bytes;
-    }
-
     /// <summary>Sends a fresh batch of hostile frames to every target every 50 ms.</summary>
     private sealed class Fuzzer : ReceiveActor, IWithTimers
     {
@@ -108,7 +60,7 @@ public sealed class TlsFuzzSpec : IClassFixture<UntouchedRun>
                 {
                     foreach (var (manifest, valid) in samples)
                     {
-                        Context.ActorSelection(target).Tell(new RawFrame(manifest, Mutate(valid, random)));
+                        Context.ActorSelection(target).Tell(new RawFrame(manifest, WireSamples.Mutate(valid, random)));
                     }
                 }
             });
@@ -149,7 +101,7 @@ public sealed class TlsFuzzSpec : IClassFixture<UntouchedRun>
                 .WithFallback(SecureFederation.NodeConfig(ClusterFederation.ClientRole, federationSerializer: false));
             var attacker = f.Node(ClusterFederation.ClientRole, f.Deployment.Credentials(SecureFederation.Mallory), config);
             var codec = new FederationSerializer((ExtendedActorSystem)attacker);
-            var samples = Samples(Akka.Cluster.Cluster.Get(attacker).SelfAddress).Select(m => (codec.Manifest(m), codec.ToBinary(m))).ToArray();
+            var samples = WireSamples.EveryManifest.Select(m => (codec.Manifest(m), codec.ToBinary(m))).ToArray();
             Func<IReadOnlyList<string>> targets = () => f.Clients is null
                 ? new[] { f.ServerPath }
                 : new[] { f.ServerPath }.Concat(Enumerable.Range(0, SecureFederation.HonestClients).Select(f.ClientPath)).ToArray();

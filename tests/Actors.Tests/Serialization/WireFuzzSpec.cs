@@ -58,34 +58,8 @@ public sealed class WireFuzzSpec
                     bytes[0] = FederationWire.Version;
                 }
                 OnlySerializationExceptions(bytes, manifest);
-                OnlySerializationExceptions(Mutate(valid, random), manifest);
+                OnlySerializationExceptions(WireSamples.Mutate(valid, random), manifest);
             }
-        }
-    }
-
-    /// <summary>A valid payload with a few bytes changed, a length or count field set to an extreme, cut short or extended.</summary>
-    private static byte[] Mutate(byte[] valid, Random random)
-    {
-        var bytes = valid.ToArray();
-        switch (random.Next(4))
-        {
-            case 0:
-                for (int k = random.Next(1, 4); k > 0; k--)
-                {
-                    bytes[random.Next(bytes.Length)] = (byte)random.Next(256);
-                }
-                return bytes;
-            case 1 when bytes.Length >= 5:
-                int at = random.Next(1, bytes.Length - 3);
-                int value = new[] { int.MaxValue, int.MinValue, -1, 0, 1, 0x10000 }[random.Next(6)];
-                BitConverter.GetBytes(value).CopyTo(bytes, at);
-                return bytes;
-            case 2:
-                return bytes[..random.Next(bytes.Length)];
-            default:
-                var extra = new byte[random.Next(1, 8)];
-                random.NextBytes(extra);
-                return [.. bytes, .. extra];
         }
     }
 

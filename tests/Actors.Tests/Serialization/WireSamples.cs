@@ -42,6 +42,32 @@ internal static class WireSamples
         new IdentityProof("akka.ssl.tcp://akkafed@127.0.0.1:4053", [1, 2, 3], [4, 5]),
     ];
 
+    /// <summary>A valid payload with a few bytes changed, a length or count field set to an extreme, cut short or extended.</summary>
+    public static byte[] Mutate(byte[] valid, Random random)
+    {
+        var bytes = valid.ToArray();
+        switch (random.Next(4))
+        {
+            case 0:
+                for (int k = random.Next(1, 4); k > 0; k--)
+                {
+                    bytes[random.Next(bytes.Length)] = (byte)random.Next(256);
+                }
+                return bytes;
+            case 1 when bytes.Length >= 5:
+                int at = random.Next(1, bytes.Length - 3);
+                int value = new[] { int.MaxValue, int.MinValue, -1, 0, 1, 0x10000 }[random.Next(6)];
+                BitConverter.GetBytes(value).CopyTo(bytes, at);
+                return bytes;
+            case 2:
+                return bytes[..random.Next(bytes.Length)];
+            default:
+                var extra = new byte[random.Next(1, 8)];
+                random.NextBytes(extra);
+                return [.. bytes, .. extra];
+        }
+    }
+
     public static float[] Weights(int count, int seed)
     {
         var random = new Random(seed);
