@@ -62,6 +62,12 @@ public sealed record NodeIdentity
     public bool MayHost(string clientId) =>
         Role == NodeRole.Client && (_exact.Contains(clientId) || _prefixes.Any(p => clientId.StartsWith(p, StringComparison.Ordinal)));
 
+    /// <summary>The same name, role and client ids in the same order: a proof heard again is no news.</summary>
+    public bool Equals(NodeIdentity? other) =>
+        other is not null && Name == other.Name && Role == other.Role && ClientIds.SequenceEqual(other.ClientIds, StringComparer.Ordinal);
+
+    public override int GetHashCode() => HashCode.Combine(Name, Role, ClientIds.Count);
+
     public override string ToString() => Role == NodeRole.Server ? $"{Name} (server)" : $"{Name} (client node, {ClientIds.Count} client ids)";
 
     /// <summary>The identity as the text of its certificate extension.</summary>
