@@ -71,7 +71,11 @@ public sealed class LocalTrainer : IDisposable
         }
         FlatWeights.Write(_model, global);
         _model.train();
-        using var optimizer = optim.SGD(_model.parameters(), options.LearningRate);
+        // Plain SGD, as optim.SGD does it without momentum (param += -lr * grad), but with a Scalar this method holds:
+        // optim.SGD passes a temporary Scalar to each update, which the collector may finalize while libtorch still reads
+        // it (seen once as "Expected false to be true ... toFloat" in a cluster round).
+        var parameters = _model.parameters().ToArray();
+        using var step = (-options.LearningRate).ToScalar();
         // FedProx's anchor: the global weights, held apart from the parameters that train.
         var anchor = options.ProximalMu > 0
             ? _model.parameters().Select(p => p.detach().clone()).ToArray()
@@ -99,12 +103,26 @@ public sealed class LocalTrainer : IDisposable
                     var batch = tensor(order.AsSpan(start, size).ToArray());
                     var x = data.Images.index_select(0, batch);
                     var y = data.Labels.index_select(0, batch);
-                    optimizer.zero_grad();
+                    foreach (var parameter in parameters)
+                    {
+                        using var grad = parameter.grad;
+                        grad?.zero_();
+                    }
                     var logits = _model.forward(x);
                     var loss = nn.functional.cross_entropy(logits, y);
                     var objective = anchor.Length == 0 ? loss : loss + ProximalTerm(anchor, options.ProximalMu);
                     objective.backward();
-                    optimizer.step();
+                    using (no_grad())
+                    {
+                        foreach (var parameter in parameters)
+                        {
+                            using var grad = parameter.grad;
+                            if (grad is not null)
+                            {
+                                parameter.add_(grad, alpha: step);
+                            }
+                        }
+                    }
                     lossSum += loss.item<float>() * size;
                     correct += logits.argmax(1).eq(y).sum().item<long>();
                     seen += size;
