@@ -64,11 +64,30 @@ public sealed class TlsClusterSpec : IDisposable
     {
         var server = Node("server", Deployment.Credentials(new NodeIdentity("server-0", NodeRole.Server, [])));
         var stranger = Node("client", X509Pair.Create().Credentials(new NodeIdentity("site-a", NodeRole.Client, ["*"])));
+        var refused = new ManualResetEventSlim();
+        var watcher = server.ActorOf(Props.Create(() => new RefusalWatcher(refused)));
+        server.EventStream.Subscribe(watcher, typeof(Akka.Event.Warning));
         var seed = Cluster.Get(server).SelfAddress;
         Cluster.Get(server).Join(seed);
         Cluster.Get(stranger).Join(seed);
-        Thread.Sleep(TimeSpan.FromSeconds(8));
+
+        // The server refuses the stranger's certificate in the handshake, so the stranger never has a connection to join by.
+        Assert.True(refused.Wait(TimeSpan.FromSeconds(60)), "the server never refused the stranger's certificate");
         Assert.Single(Cluster.Get(server).State.Members);
+        Assert.DoesNotContain(Cluster.Get(stranger).State.Members, m => m.Address.Equals(seed));
+    }
+
+    /// <summary>Sets <c>refused</c> when its node logs that it refused a TLS peer.</summary>
+    private sealed class RefusalWatcher : ReceiveActor
+    {
+        public RefusalWatcher(ManualResetEventSlim refused) =>
+            Receive<Akka.Event.Warning>(warning =>
+            {
+                if ($"{warning.Message}".StartsWith("refused TLS peer", StringComparison.Ordinal))
+                {
+                    refused.Set();
+                }
+            });
     }
 
     public void Dispose()
