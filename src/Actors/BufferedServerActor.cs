@@ -49,7 +49,7 @@ public sealed class BufferedServerActor : ReceiveActor
         _optimizer = ServerOptimizers.Create(ServerSgd.Key, options.ServerLearningRate, 0, 0, 0, 0);
         _clients = new ClientRegistry(NodeIdentities.Get(Context.System), options.MaxClientExamples, _log);
         Receive<object>(message => ServerActor.IsDriversFromElsewhere(message, Sender),
-            message => ServerActor.RefuseDriversFromElsewhere(message, Sender, _log));
+            message => ServerActor.RefuseDriversFromElsewhere(message, Sender, _log, ref _refusals));
         Receive<RunRound>(_ => _buffer is null, StartRound);
         Receive<RunRound>(run => Sender.Tell(new RoundRefused(run.State.Round, $"round {_state.Round} is in flight")));
         Receive<FitResult>(OnFitResult);

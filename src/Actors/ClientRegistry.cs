@@ -24,6 +24,7 @@ internal sealed class ClientRegistry(NodeIdentities identities, int maxExamples,
     private readonly HashSet<Address> _unreachable = new();
     private readonly List<(int Count, IActorRef ReplyTo)> _waiting = new();
     private string[]? _sorted;
+    private long _refusals;
 
     public int Count => _byId.Count;
 
@@ -81,8 +82,6 @@ internal sealed class ClientRegistry(NodeIdentities identities, int maxExamples,
         }
         server.Watch(sender);
     }
-
-    private long _refusals;
 
     /// <summary>Why <paramref name="register"/> from <paramref name="sender"/> is refused; null when it is admitted.</summary>
     private string? Refusal(RegisterClient register, IActorRef sender)

@@ -37,6 +37,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     private FederatedState _state = new(0, Array.Empty<float>());
     private FederatedState _next = new(0, Array.Empty<float>());
     private IActorRef _driver = ActorRefs.Nobody;
+    private long _refusals;
 
     /// <param name="options">Validated settings (<see cref="ServerOptions.Validate"/>, at the run's edge).</param>
     public ServerActor(ServerOptions options)
@@ -45,7 +46,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         _strategy = options.CreateStrategy();
         _clients = new ClientRegistry(NodeIdentities.Get(Context.System), options.MaxClientExamples, _log);
         // The driver's messages come from this node only: from elsewhere, they are refused before anything else.
-        Receive<object>(message => IsDriversFromElsewhere(message, Sender), message => RefuseDriversFromElsewhere(message, Sender, _log));
+        Receive<object>(message => IsDriversFromElsewhere(message, Sender), message => RefuseDriversFromElsewhere(message, Sender, _log, ref _refusals));
         // One set of handlers: the round's phase is in the Round value, and each answer is judged by it.
         Receive<RunRound>(run => _round.Phase == RoundPhase.Done, StartRound);
         Receive<RunRound>(run => Sender.Tell(new RoundRefused(run.State.Round, $"round {_round.Number} is in flight")));
@@ -102,8 +103,8 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     internal static bool IsDriversFromElsewhere(object message, IActorRef sender) =>
         message is RunRound or AwaitClients or RunEvents.Ended && !sender.Path.Address.HasLocalScope;
 
-    internal static void RefuseDriversFromElsewhere(object message, IActorRef sender, ILoggingAdapter log) =>
-        log.Warning("Refused {0} from {1}: only this node's driver sends it", message.GetType().Name, sender.Path);
+    internal static void RefuseDriversFromElsewhere(object message, IActorRef sender, ILoggingAdapter log, ref long refusals) =>
+        RefusalLog.Refused(log, ref refusals, $"{message.GetType().Name} from {sender.Path}", "only this node's driver sends it");
 
     private Cluster? ClusterOfThisNode => ClusterFederation.IsCluster(Context.System) ? Cluster.Get(Context.System) : null;
 
