@@ -212,9 +212,10 @@ public sealed class BufferedServerActor : ReceiveActor
             state = new FederatedState(state.Round, weights) { Optimizer = next };
         }
         _next = state with { Round = state.Round + 1, SimulatedTime = _schedule!.Now };
-        var (loss, accuracy) = buffer.TrainingMetrics();
+        // A failed step aggregated nothing: no training metrics, no participants.
+        var (loss, accuracy) = failure is null ? buffer.TrainingMetrics() : (double.NaN, double.NaN);
         var metrics = new RoundMetrics(_state.Round, failure is null, loss, accuracy,
-            Selected: _tally.Sent, Participants: buffer.Count, Stragglers: _tally.Stragglers, Late: _tally.Stale, Duplicates: 0,
+            Selected: _tally.Sent, Participants: failure is null ? buffer.Count : 0, Stragglers: _tally.Stragglers, Late: _tally.Stale, Duplicates: 0,
             Rejected: _tally.Rejected, Failed: _tally.Failed, WallSeconds: _wall.Elapsed.TotalSeconds, FailureReason: failure)
         {
             Dropouts = _tally.Dropouts,

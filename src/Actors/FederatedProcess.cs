@@ -117,7 +117,7 @@ public sealed class FederatedProcess : IAsyncDisposable
     public async Task<(FederatedState State, RoundMetrics Metrics)> NextAsync(FederatedState state, CancellationToken cancel = default)
     {
         RoundMetrics? metrics = null;
-        var run = await DriveAsync(new RunRounds(state, state.Round, int.MaxValue), round => metrics = round, cancel);
+        var run = await DriveAsync(new RunRounds(state, state.Round, int.MaxValue), round => metrics = round.Metrics, cancel);
         return (run.State, metrics ?? throw new FederationException(run.Failure ?? $"round {state.Round} reported nothing"));
     }
 
@@ -125,15 +125,25 @@ public sealed class FederatedProcess : IAsyncDisposable
     /// Runs <paramref name="rounds"/> rounds from <paramref name="state"/>, calling <paramref name="onRound"/> after each.
     /// Throws <see cref="FederationException"/> once <paramref name="maxConsecutiveFailures"/> rounds in a row failed.
     /// </summary>
+    public Task<FederatedState> RunAsync(FederatedState state, int rounds, int maxConsecutiveFailures,
+        Action<RoundMetrics> onRound, CancellationToken cancel = default) =>
+        RunAsync(state, rounds, maxConsecutiveFailures, (_, metrics) => onRound(metrics), cancel);
+
+    /// <summary>
+    /// As <see cref="RunAsync(FederatedState, int, int, Action{RoundMetrics}, CancellationToken)"/>, calling
+    /// <paramref name="onRound"/> with the state after each round too (what a checkpoint of that round holds).
+    /// <paramref name="failuresInARow"/> counts the failed rounds just before <paramref name="state"/>, for a resumed run.
+    /// </summary>
     public async Task<FederatedState> RunAsync(FederatedState state, int rounds, int maxConsecutiveFailures,
-        Action<RoundMetrics> onRound, CancellationToken cancel = default)
+        Action<FederatedState, RoundMetrics> onRound, CancellationToken cancel = default, int failuresInARow = 0)
     {
-        var run = await DriveAsync(new RunRounds(state, state.Round + rounds - 1, maxConsecutiveFailures), onRound, cancel);
+        var run = await DriveAsync(new RunRounds(state, state.Round + rounds - 1, maxConsecutiveFailures, failuresInARow),
+            round => onRound(round.State, round.Metrics), cancel);
         return run.Failure is null ? run.State : throw new FederationException(run.Failure);
     }
 
     /// <summary>Asks the driver for a run and relays its rounds; on cancellation the driver ends it after the round in flight.</summary>
-    private async Task<RunCompleted> DriveAsync(RunRounds run, Action<RoundMetrics> onRound, CancellationToken cancel)
+    private async Task<RunCompleted> DriveAsync(RunRounds run, Action<RoundCompleted> onRound, CancellationToken cancel)
     {
         var completed = new TaskCompletionSource<RunCompleted>(TaskCreationOptions.RunContinuationsAsynchronously);
         var relay = _system.ActorOf(Akka.Actor.Props.Create(() => new RunRelay(completed, onRound)));
@@ -156,9 +166,9 @@ public sealed class FederatedProcess : IAsyncDisposable
     /// <summary>Hears a run's rounds for <see cref="DriveAsync"/>: calls back on each, completes at the end.</summary>
     private sealed class RunRelay : ReceiveActor
     {
-        public RunRelay(TaskCompletionSource<RunCompleted> completed, Action<RoundMetrics> onRound)
+        public RunRelay(TaskCompletionSource<RunCompleted> completed, Action<RoundCompleted> onRound)
         {
-            Receive<RoundCompleted>(round => onRound(round.Metrics));
+            Receive<RoundCompleted>(onRound);
             Receive<RunCompleted>(run => completed.TrySetResult(run));
             Receive<RoundRefused>(refused => completed.TrySetException(
                 new InvalidOperationException($"round {refused.Round} refused: {refused.Reason}")));

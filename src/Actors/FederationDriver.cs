@@ -203,7 +203,7 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         Receive<RunRounds>(run =>
         {
             (_state, _lastRound, _maxFailedRounds, _requester) = (run.From, run.LastRound, run.MaxFailedRounds, Sender);
-            _failuresInARow = 0;
+            _failuresInARow = run.FailuresInARow;
             Become(Running);
             NextRound();
         });
@@ -279,7 +279,8 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
     {
         Timers.Cancel("watchdog");
         _roundInFlight = false;
-        if (_evaluator is null || _test is null)
+        // A failed round left the model as it was: there is no new model to evaluate.
+        if (_evaluator is null || _test is null || !done.Metrics.Succeeded)
         {
             Self.Tell(new Evaluated(done, null));
             return;

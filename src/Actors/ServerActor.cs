@@ -289,7 +289,8 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         }
         else
         {
-            _log.Warning("Round {0} failed: {1}", _round.Number, _round.FailureReason);
+            // Reported once, in the round's metrics: not also as a warning beside them.
+            _log.Info("Round {0} failed: {1}", _round.Number, _round.FailureReason);
         }
 
         var evaluators = _round.Succeeded

@@ -65,6 +65,7 @@ var settingOptions = new (string Key, string Help)[]
     ("seed", "random seed: the same seed gives the same run"),
     ("threads", "training threads, one model each; 0 = one per core"),
     ("output", "folder for metrics.csv, metrics.jsonl and model.pt"),
+    ("overwrite", "replace an earlier run's results in --output (true/false)"),
 };
 
 var clusterOptions = new (string Key, string Help)[]

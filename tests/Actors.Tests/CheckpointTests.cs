@@ -20,6 +20,17 @@ public sealed class CheckpointTests
             Enumerable.Range(1, round - 1).Select(r => Metrics(r, r % 2 == 0)).ToArray());
 
     [Fact]
+    public void A_simulated_runs_checkpoint_gives_back_the_simulated_time_it_had_reached()
+    {
+        var metrics = new[] { Metrics(1) with { SimulatedTime = 60.25 }, Metrics(2) with { SimulatedTime = 120.039300224 } };
+        var written = new Checkpoint(9, new FederatedState(3, new[] { 1f }) { SimulatedTime = 120.039300224 }, [], 0, metrics);
+
+        var read = Checkpoint.FromBytes(written.ToBytes());
+
+        Assert.Equal(120.039300224, read.State.SimulatedTime);
+    }
+
+    [Fact]
     public void A_checkpoint_round_trips_bit_for_bit()
     {
         var original = Sample(4);

@@ -32,6 +32,21 @@ public sealed class RoundTests
     }
 
     [Fact]
+    public void A_round_below_its_quorum_reports_no_training_metrics_and_no_participants_whatever_arrived()
+    {
+        var round = Open("a", "b", "c");
+        (round, _) = round.Train(4, Update("a"), fromOwner: true);
+        (round, _) = round.Train(4, Update("b"), fromOwner: true);
+
+        var metrics = round.CloseTraining(minClients: 3, deadlinePassed: true).Metrics(wallSeconds: 1);
+
+        Assert.False(metrics.Succeeded);
+        Assert.Equal((0, 3, 1), (metrics.Participants, metrics.Selected, metrics.Stragglers));
+        Assert.True(double.IsNaN(metrics.Loss) && double.IsNaN(metrics.Accuracy), $"loss {metrics.Loss}, accuracy {metrics.Accuracy}");
+        Assert.Contains("2 updates by the deadline, min-clients is 3", metrics.FailureReason);
+    }
+
+    [Fact]
     public void A_client_lost_after_training_closed_changes_nothing_of_the_training()
     {
         var round = Open("a", "b");

@@ -145,6 +145,9 @@ public sealed record Checkpoint(
         reader.End();
         var state = new FederatedState(header.Round, weights)
         {
+            // The simulated time a resumed run goes on from: the last round's, which its metrics hold to the bit (on the
+            // wall clock there is none). Availability windows and the order of updates depend on it.
+            SimulatedTime = metrics.Count > 0 ? metrics[^1].SimulatedTime ?? 0 : 0,
             Optimizer = new ServerOptimizerState(optimizer),
             Privacy = privacy is null ? null : new PrivacyState(privacy.ClipNorm, Ledger(privacy)),
         };

@@ -53,8 +53,9 @@ public static class Training
     /// To a driver that does not start on its own: run rounds from <paramref name="From"/> through round
     /// <paramref name="LastRound"/>, ending early after <paramref name="MaxFailedRounds"/> failed rounds in a row. The
     /// sender hears a <see cref="RoundCompleted"/> (with the test evaluation) after every round, then <see cref="RunCompleted"/>.
+    /// <paramref name="FailuresInARow"/> counts the failed rounds just before <paramref name="From"/>, for a resumed run.
     /// </summary>
-    public sealed record RunRounds(FederatedState From, int LastRound, int MaxFailedRounds);
+    public sealed record RunRounds(FederatedState From, int LastRound, int MaxFailedRounds, int FailuresInARow = 0);
 
     /// <summary>To a driver: end the run in progress once the round in flight is over.</summary>
     public sealed record StopRun

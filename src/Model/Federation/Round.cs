@@ -271,11 +271,12 @@ public sealed record Round
         {
             throw new InvalidOperationException($"round {Number} is still {Phase}");
         }
-        var (loss, accuracy) = Book.TrainingMetrics();
+        // A failed round aggregated nothing: it reports no training metrics and no participants, whatever arrived.
+        var (loss, accuracy) = Succeeded ? Book.TrainingMetrics() : (double.NaN, double.NaN);
         return new RoundMetrics(
             Number, Succeeded, loss, accuracy,
             Selected: Book.Selected.Length,
-            Participants: Book.Accepted.Count,
+            Participants: Succeeded ? Book.Accepted.Count : 0,
             Stragglers: Book.Missing - DroppedOut.Count,
             Late: Book.Late,
             Duplicates: Book.Duplicates,
