@@ -194,8 +194,10 @@ public static class SimulateCommand
     /// <summary>The round's line, e.g. <c>Round 3: loss=1.9680 accuracy=0.7245 ... clients=80/80 stragglers=0 time=1.1s</c>.</summary>
     public static string Describe(RoundMetrics m)
     {
-        var line = string.Create(CultureInfo.InvariantCulture,
-            $"Round {m.Round}: loss={m.Loss:F4} accuracy={m.Accuracy:F4}");
+        // A failed round aggregated nothing: it has no training metrics to show.
+        var line = m.Succeeded
+            ? string.Create(CultureInfo.InvariantCulture, $"Round {m.Round}: loss={m.Loss:F4} accuracy={m.Accuracy:F4}")
+            : $"Round {m.Round}:";
         if (m.Test is { } test)
         {
             line += string.Create(CultureInfo.InvariantCulture, $" test_loss={test.Loss:F4} test_accuracy={test.Accuracy:F4}");

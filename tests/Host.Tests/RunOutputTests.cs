@@ -108,6 +108,20 @@ public sealed class RunOutputTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public async Task A_failed_round_is_printed_once_and_not_also_as_an_akka_warning()
+    {
+        using var folder = new TempDirectory();
+        using var node = NodeUnderTest.Start(log, "simulate", "simulate", "--dataset", "synthetic", "--clients", "8", "--samples-per-client", "30",
+            "--client-fraction", "0.5", "--min-clients", "4", "--dropout-fraction", "0.5", "--rounds", "1", "--seed", "5", "--output", folder.Path);
+
+        Assert.Equal(0, await node.WaitForExit(TimeSpan.FromMinutes(3)));
+
+        var mentions = node.Lines.Where(line => line.Contains("Round 1", StringComparison.OrdinalIgnoreCase) && line.Contains("fail", StringComparison.OrdinalIgnoreCase)).ToArray();
+        Assert.Single(mentions);
+        Assert.DoesNotContain(node.Lines, line => line.Contains("WARNING"));
+    }
+
+    [Fact]
     public async Task An_earlier_runs_results_are_never_overwritten_unless_asked_and_the_output_is_checked_before_data_loads()
     {
         using var folder = new TempDirectory();

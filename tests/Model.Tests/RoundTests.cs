@@ -121,7 +121,7 @@ public sealed class RoundTests
 
         Assert.False(metrics.Succeeded);
         Assert.Equal("2 updates by the deadline, min-clients is 3", round.FailureReason);
-        Assert.Equal((2, 1, 1, 2.0), (metrics.Participants, metrics.Stragglers, metrics.Dropouts, metrics.SimulatedSeconds));
+        Assert.Equal((0, 1, 1, 2.0), (metrics.Participants, metrics.Stragglers, metrics.Dropouts, metrics.SimulatedSeconds));
         Assert.Equal(new[] { "past the deadline (simulated)", "dropped out (simulated)" }, round.TrainingFailures.Select(f => f.Reason));
     }
 
