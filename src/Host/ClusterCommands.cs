@@ -33,7 +33,10 @@ public static class ClusterCommands
         kit?.Require(NodeRole.Server, "server");
         var settings = OnTheWallClock(FederationSettings.Create(config));
         var node = NodeSettings.Create(config, tls: kit is not null).Joinable();
+        // Checked before the data loads; the settings are recorded as the run starts.
+        var folder = RunFolder.ForServer(settings.Output);
         var data = settings.LoadData(output.WriteLine);
+        folder.WriteSettings(config, "server");
         using var test = new TensorData(data.Test);
         var options = new RunOptions(settings.Server, settings.Model, settings.Rounds, settings.MaxFailedRounds,
             node.WaitForClients == 0 ? settings.Clients : node.WaitForClients, node.CheckpointDir);
@@ -46,6 +49,7 @@ public static class ClusterCommands
             var system = StartNode(node.AkkaConfig(ClusterFederation.ServerRole, 1).WithFallback(config), kit);
             output.WriteLine($"server node {Address(system)}{As(kit)}: {settings.Rounds} rounds of {Architectures.NameOf(settings.Model)}, " +
                              $"waiting for {options.WaitForClients} clients, checkpoints in {node.CheckpointDir}");
+            output.WriteLine(SimulateCommand.Banner(settings));
             var ended = new TaskCompletionSource<RunEvents.Ended>(TaskCreationOptions.RunContinuationsAsynchronously);
             var steppedDown = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 

@@ -67,6 +67,12 @@ public sealed class RunFolder
         return folder;
     }
 
+    /// <summary>
+    /// A cluster server's folder, checked to be writable. Its results are the run's, which every server node continues
+    /// after a failover from the shared checkpoints: they are not an earlier run's, and are not refused.
+    /// </summary>
+    public static RunFolder ForServer(string path) => Writable(path);
+
     /// <summary>The folder of an interrupted run, to continue: it must hold that run's settings and checkpoint.</summary>
     public static RunFolder ForResume(string path)
     {
