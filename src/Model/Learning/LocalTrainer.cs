@@ -155,7 +155,9 @@ public sealed class LocalTrainer : IDisposable
         {
             sum = sum + (parameters[i] - anchor[i]).square().sum();
         }
-        return sum * (mu / 2);
+        // A Scalar held to the end of the multiplication: an implicit one could be finalized while libtorch reads it.
+        using var half = (mu / 2).ToScalar();
+        return sum * half;
     }
 
     /// <summary>Evaluates <paramref name="weights"/> on the samples <paramref name="indices"/> (all when null).</summary>
