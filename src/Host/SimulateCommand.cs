@@ -16,7 +16,7 @@ public static class SimulateCommand
     /// <summary>Akka's own logging stays quiet unless the configuration asks for more.</summary>
     public static readonly Config QuietAkka = ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING");
 
-    public static async Task<int> RunAsync(Config config, TextWriter output, CancellationToken cancel)
+    public static async Task<int> RunAsync(Config config, TextWriter output, CancellationToken cancel, string? resume = null)
     {
         var settings = FederationSettings.Create(config);
         var data = settings.LoadData(output.WriteLine);
