@@ -173,6 +173,8 @@ public sealed record FederationSettings(
             throw new SettingsException("min-clients", $"must be at most clients ({Clients}), got {Server.MinClients}");
         if (Server.Strategy.IsBuffered && Server.Strategy.FedBuff.Concurrency > Clients)
             throw new SettingsException("concurrency", $"must be at most clients ({Clients}), got {Server.Strategy.FedBuff.Concurrency}");
+        if (SimulatedClock && DeviceTrace is not null && !File.Exists(DeviceTrace))
+            throw new SettingsException("device-trace", $"{DeviceTrace} does not exist");
         ServerOnItsClock().Validate();
         Faults.Validate();
         Attack.Validate();
@@ -180,8 +182,6 @@ public sealed record FederationSettings(
         NoSettingWithoutItsEffect();
         if (!SimulatedClock && DeviceTrace is not null)
             throw new SettingsException("device-trace", "only the simulated clock uses device profiles: set clock = simulated, or leave device-trace empty");
-        if (DeviceTrace is not null && !File.Exists(DeviceTrace))
-            throw new SettingsException("device-trace", $"{DeviceTrace} does not exist");
         return this;
     }
 
