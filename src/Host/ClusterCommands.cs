@@ -259,10 +259,13 @@ public static class ClusterCommands
         return 0;
     }
 
-    /// <summary>A node's actor system, on mutual TLS with its identity guard when it has a kit.</summary>
+    /// <summary>
+    /// A node's actor system, on mutual TLS with its identity guard when it has a kit, logging through
+    /// <see cref="NodeLogger"/> unless the configuration names its loggers (<c>--verbose</c> does).
+    /// </summary>
     private static ActorSystem StartNode(Config config, StartupKit? kit)
     {
-        var system = ActorSystem.Create("akkafed", SecureCluster.Setup(config, kit?.Credentials));
+        var system = ActorSystem.Create("akkafed", SecureCluster.Setup(config.WithFallback(NodeLogger.Config), kit?.Credentials));
         SecureCluster.StartGuard(system);
         return system;
     }

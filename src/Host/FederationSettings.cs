@@ -151,6 +151,10 @@ public sealed record FederationSettings(
     /// </summary>
     public FederationSettings Validate()
     {
+        if (!Data.DatasetCatalog.Names.Contains(Dataset))
+            throw new SettingsException("dataset", $"must be one of {string.Join(", ", Data.DatasetCatalog.Names)}, got '{Dataset}'");
+        if (DataDir is not null && !Directory.Exists(DataDir))
+            throw new SettingsException("data-dir", $"{DataDir} does not exist or is not a folder");
         if (Dataset == "idx" && DataDir is null)
             throw new SettingsException("data-dir", "must name the folder of IDX files when dataset = idx");
         if (Clients < 1)
@@ -169,13 +173,43 @@ public sealed record FederationSettings(
             throw new SettingsException("min-clients", $"must be at most clients ({Clients}), got {Server.MinClients}");
         if (Server.Strategy.IsBuffered && Server.Strategy.FedBuff.Concurrency > Clients)
             throw new SettingsException("concurrency", $"must be at most clients ({Clients}), got {Server.Strategy.FedBuff.Concurrency}");
+        if (SimulatedClock && DeviceTrace is not null && !File.Exists(DeviceTrace))
+            throw new SettingsException("device-trace", $"{DeviceTrace} does not exist");
         ServerOnItsClock().Validate();
         Faults.Validate();
         Attack.Validate();
         Devices.Validate();
+        NoSettingWithoutItsEffect();
         if (!SimulatedClock && DeviceTrace is not null)
             throw new SettingsException("device-trace", "only the simulated clock uses device profiles: set clock = simulated, or leave device-trace empty");
         return this;
+    }
+
+    /// <summary>
+    /// Refuses a setting the user gave a value that does something, where the rest of the settings make it do nothing:
+    /// the user expects an effect that would silently not happen. Settings whose default already is a value that does
+    /// something (the betas, trimmed-fraction, the fedbuff settings) cannot be told from a user's and are left alone.
+    /// </summary>
+    private void NoSettingWithoutItsEffect()
+    {
+        var strategy = Server.Strategy;
+        if (strategy.ServerMomentum != 0 && strategy.Name != "fedavgm")
+            throw new SettingsException("server-momentum",
+                $"only fedavgm uses it: set strategy = fedavgm (--strategy fedavgm), or server-momentum = 0 (strategy is {strategy.Name})");
+        bool krum = strategy.Aggregator is AggregatorKind.Krum or AggregatorKind.MultiKrum;
+        if (strategy.KrumByzantine != 0 && !krum)
+            throw new SettingsException("krum-byzantine",
+                $"only the krum and multi-krum aggregators use it: set aggregator = krum or multi-krum (--aggregator krum), or krum-byzantine = 0 " +
+                $"(aggregator is {StrategyOptions.Aggregators.First(pair => pair.Value == strategy.Aggregator).Key})");
+        if (strategy.KrumKeep != 1 && strategy.Aggregator != AggregatorKind.MultiKrum)
+            throw new SettingsException("krum-keep",
+                $"only multi-krum averages the krum-keep best updates: set aggregator = multi-krum (--aggregator multi-krum), or krum-keep = 1");
+        if (Attack.Kind != AttackKind.None && Attack.Fraction == 0)
+            throw new SettingsException("attack-fraction",
+                $"is 0, so attack = {Attack.Names.First(pair => pair.Value == Attack.Kind).Key} makes no client misbehave: set the share of clients that do (e.g. --attack-fraction 0.2)");
+        if (Attack.Kind == AttackKind.None && Attack.Fraction > 0)
+            throw new SettingsException("attack",
+                $"is none, so attack-fraction = {Attack.Fraction} makes no client misbehave: name the attack ({string.Join(", ", Attack.Names.Keys.Where(k => k != "none"))})");
     }
 
     /// <summary>
@@ -213,6 +247,8 @@ public sealed record FederationSettings(
         public TimeSpan Duration(string key)
         {
             var text = String(key);
+            if (ConfigLoader.IsBareNumber(text))
+                throw new SettingsException(key, $"must carry a unit, e.g. 2s or 500ms, got '{text}'");
             bool negative = text.StartsWith('-');
             try
             {

@@ -125,6 +125,8 @@ public sealed record NodeSettings(
     private static TimeSpan Duration(Config section, string key)
     {
         var text = Text(section, key) ?? throw new SettingsException(Prefix + key, "is missing or empty");
+        if (ConfigLoader.IsBareNumber(text))
+            throw new SettingsException(Prefix + key, $"must carry a unit, e.g. 2s or 500ms, got '{text}'");
         try
         {
             return section.GetTimeSpan(key);

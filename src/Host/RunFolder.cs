@@ -158,7 +158,7 @@ public sealed class RunFolder
     {
         if (System.IO.File.Exists(path))
         {
-            throw new SettingsException("output", $"{path} is a file, not a folder");
+            throw new SettingsException("output", $"--output {path} is a file, not a folder");
         }
         try
         {
@@ -169,7 +169,7 @@ public sealed class RunFolder
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
         {
-            throw new SettingsException("output", $"cannot write to {path}: {e.Message}");
+            throw new SettingsException("output", $"--output {path} cannot be written: {e.Message}");
         }
         return new RunFolder(System.IO.Path.GetFullPath(path));
     }

@@ -15,10 +15,10 @@ namespace AkkaFed.Host;
 /// <summary><c>akkafed simulate</c>: a whole federation in one process, one line per round.</summary>
 public static class SimulateCommand
 {
-    /// <summary>Akka's own logging stays quiet unless the configuration asks for more.</summary>
     /// <summary>The exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).</summary>
     public const int Interrupted = 130;
 
+    /// <summary>Akka's own logging stays quiet unless the configuration asks for more.</summary>
     public static readonly Config QuietAkka = ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING");
 
     /// <param name="resume">The output folder of a run that stopped early (Ctrl-C, failed rounds) or finished, to continue
@@ -99,7 +99,9 @@ public static class SimulateCommand
                     }, cancel, failuresInARow: resumed?.FailuresInARow ?? 0), output);
             string modelPath = SaveResults(final, completed);
             output.WriteLine($"Done in {clock.Elapsed.TotalSeconds:F1}s. Metrics: {metrics.CsvPath}, {metrics.JsonLinesPath}. Model: {modelPath}");
-            return 0;
+            // A run whose every round failed trained nothing, even when it stayed under max-failed-rounds: it failed.
+            return completed.Any(round => round.Succeeded) ? 0
+                : throw new FederationException($"none of the {completed.Count} rounds succeeded; the last failed with: {completed[^1].FailureReason}");
         }
         catch (OperationCanceledException)
         {

@@ -91,7 +91,10 @@ public sealed class RunOutputTests(ITestOutputHelper log)
         var output = new StringWriter();
 
         // Half the clients drop out every round: 4 asked, at most about 2 answer, and min-clients is 4.
-        Assert.Equal(0, await Simulate(folder.Path, output, default, ("rounds", "1"), ("min-clients", "4"), ("dropout-fraction", "0.5")));
+        // A run that trained nothing failed, though it stayed under max-failed-rounds.
+        var failed = await Assert.ThrowsAsync<AkkaFed.Actors.FederationException>(() =>
+            Simulate(folder.Path, output, default, ("rounds", "1"), ("min-clients", "4"), ("dropout-fraction", "0.5")));
+        Assert.Contains("none of the 1 rounds succeeded", failed.Message);
 
         var csv = File.ReadAllLines(folder.File("metrics.csv"));
         var header = csv[0].Split(',');
@@ -114,10 +117,13 @@ public sealed class RunOutputTests(ITestOutputHelper log)
         using var node = NodeUnderTest.Start(log, "simulate", "simulate", "--dataset", "synthetic", "--clients", "8", "--samples-per-client", "30",
             "--client-fraction", "0.5", "--min-clients", "4", "--dropout-fraction", "0.5", "--rounds", "1", "--seed", "5", "--output", folder.Path);
 
-        Assert.Equal(0, await node.WaitForExit(TimeSpan.FromMinutes(3)));
+        Assert.Equal(1, await node.WaitForExit(TimeSpan.FromMinutes(3)));
 
-        var mentions = node.Lines.Where(line => line.Contains("Round 1", StringComparison.OrdinalIgnoreCase) && line.Contains("fail", StringComparison.OrdinalIgnoreCase)).ToArray();
-        Assert.Single(mentions);
+        // The round's line, and the run's error (which quotes the round's reason): no third line, no Akka warning.
+        var mentions = node.Lines.Where(line => line.Contains("min-clients is 4")).ToArray();
+        Assert.Equal(2, mentions.Length);
+        Assert.StartsWith("Round 1:", mentions[0]);
+        Assert.StartsWith("error: none of the 1 rounds succeeded", mentions[1]);
         Assert.DoesNotContain(node.Lines, line => line.Contains("WARNING"));
     }
 
@@ -128,9 +134,10 @@ public sealed class RunOutputTests(ITestOutputHelper log)
         Assert.Equal(0, await Simulate(folder.Path, new StringWriter(), default, ("rounds", "1")));
         var before = File.ReadAllBytes(folder.File("metrics.csv"));
 
-        // The data folder does not exist either: the output is what is reported, so it was checked first.
+        // The data folder holds no IDX files either: the output is what is reported, so it was checked before the data loaded.
+        using var empty = new TempDirectory();
         var refused = await Assert.ThrowsAsync<SettingsException>(() => Simulate(folder.Path, new StringWriter(), default,
-            ("rounds", "2"), ("dataset", "idx"), ("data-dir", "/nonexistent/akkafed")));
+            ("rounds", "2"), ("dataset", "idx"), ("data-dir", empty.Path)));
         Assert.Equal("output", refused.Key);
         Assert.Contains("--overwrite", refused.Message);
         Assert.Equal(before, File.ReadAllBytes(folder.File("metrics.csv")));

@@ -38,10 +38,7 @@ public sealed class SettingsTests
         With(overrides.Split(' ').Select(pair => pair.Split('=', 2)).Select(kv => (kv[0], kv[1])).ToArray());
 
     /// <summary>Every key the shipped files define: <c>akkafed.x</c> as x, <c>akkafed.cluster.x</c> as cluster.x.</summary>
-    private static readonly HashSet<string> ShippedKeys = FederationSettings.Defaults().GetConfig("akkafed").AsEnumerable()
-        .Select(pair => pair.Key)
-        .Concat(FederationSettings.Embedded("cluster.conf").GetConfig("akkafed.cluster").AsEnumerable().Select(pair => "cluster." + pair.Key))
-        .ToHashSet();
+    private static readonly HashSet<string> ShippedKeys = ConfigLoader.KnownKeys.Keys.ToHashSet();
 
     /// <summary>The refusal names the setting to fix as the shipped files spell it, and says what is wrong, in one style.</summary>
     private static void AssertRefused(SettingsException error, string key, string problem)
@@ -125,6 +122,19 @@ public sealed class SettingsTests
     [InlineData("dp-clip-norm=1 dp-adaptive=true dp-noise-multiplier=1 dp-clipped-count-stddev=0.4", "dp-clipped-count-stddev", "0.4 must exceed dp-noise-multiplier / 2 = 0.5")]
     [InlineData("dp-clip-norm=1 aggregator=median", "aggregator", "DP-FedAvg's guarantee is for the clipped mean")]
     [InlineData("dp-adaptive=maybe", "dp-adaptive", "must be true or false")]
+    [InlineData("dp-adaptive=true", "dp-adaptive", "true needs dp-clip-norm > 0")]
+    [InlineData("round-deadline=2", "round-deadline", "must carry a unit, e.g. 2s or 500ms, got '2'")]
+    [InlineData("straggler-delay=5", "straggler-delay", "must carry a unit")]
+    [InlineData("availability-period=3600", "availability-period", "must carry a unit")]
+    [InlineData("strategy=fedavg server-momentum=0.9", "server-momentum", "only fedavgm uses it")]
+    [InlineData("aggregator=mean krum-byzantine=5", "krum-byzantine", "only the krum and multi-krum aggregators use it")]
+    [InlineData("aggregator=krum min-clients=5 krum-keep=3", "krum-keep", "only multi-krum averages the krum-keep best updates")]
+    [InlineData("attack=sign-flip", "attack-fraction", "is 0, so attack = sign-flip makes no client misbehave")]
+    [InlineData("attack-fraction=0.2", "attack", "is none, so attack-fraction = 0.2 makes no client misbehave")]
+    [InlineData("dataset=cifar", "dataset", "must be one of mnist, fashion-mnist, synthetic, idx, got 'cifar'")]
+    [InlineData("dataset=idx data-dir=/nonexistent/mnist", "data-dir", "/nonexistent/mnist does not exist")]
+    [InlineData("device-trace=/nonexistent/devices.csv", "device-trace", "/nonexistent/devices.csv does not exist")]
+    [InlineData("aggregator=krum", "min-clients", "krum with krum-byzantine = 0 needs min-clients >= 3 (2 x krum-byzantine + 3 updates per round), got 1: raise min-clients (--min-clients) to 3 or more")]
     public void Contradictory_or_malformed_settings_are_refused_naming_the_setting(string overrides, string key, string problem)
     {
         var error = Assert.Throws<SettingsException>(() => With(overrides));
@@ -133,13 +143,13 @@ public sealed class SettingsTests
     }
 
     [Theory]
-    [InlineData("strategy=fedavg server-momentum=1.5")]
     [InlineData("strategy=fedadagrad server-beta2=5")]
     [InlineData("strategy=fedavg server-tau=0")]
     [InlineData("strategy=fedprox proximal-mu=0.1")]
     [InlineData("dp-delta=0")]
     [InlineData("dp-clip-norm=1 dp-adaptive=false dp-target-quantile=1.5")]
-    [InlineData("aggregator=mean krum-byzantine=5")]
+    [InlineData("strategy=fedavgm server-momentum=0.9")]
+    [InlineData("aggregator=median trimmed-fraction=0.3")]
     public void A_setting_only_another_strategy_uses_is_not_checked(string overrides)
     {
         var settings = With(overrides);
@@ -161,7 +171,8 @@ public sealed class SettingsTests
         var error = Assert.Throws<SettingsException>(() =>
             With(("aggregator", "krum"), ("krum-byzantine", "2"), ("min-clients", "5")));
 
-        AssertRefused(error, "krum-byzantine", "2 needs at least 2 * 2 + 3 = 7 updates per round, but min-clients is 5");
+        AssertRefused(error, "min-clients", "krum with krum-byzantine = 2 needs min-clients >= 7 (2 x krum-byzantine + 3 updates per round), got 5: " +
+                                            "raise min-clients (--min-clients) to 7 or more, or lower krum-byzantine");
     }
 
     [Theory]
@@ -172,6 +183,7 @@ public sealed class SettingsTests
     [InlineData("cluster.wait-for-clients", "-1", "must be zero or more, got -1")]
     [InlineData("cluster.partition-count", "0", "must be at least 1, got 0")]
     [InlineData("cluster.partition-index", "1", "must be from 0 to cluster.partition-count - 1 (0), got 1")]
+    [InlineData("cluster.server-grace", "60", "must carry a unit, e.g. 2s or 500ms, got '60'")]
     public void Node_settings_are_refused_in_the_same_style(string key, string value, string problem)
     {
         var config = ConfigLoader.Load(null, new Dictionary<string, string> { [key] = value }, cluster: true);
@@ -267,6 +279,68 @@ public sealed class SettingsTests
         finally
         {
             File.Delete(file);
+        }
+    }
+
+    [Theory]
+    [InlineData("akkafed {\n  roundz = 2\n}", "line 2: unknown key 'akkafed.roundz'; did you mean 'rounds'?")]
+    [InlineData("rounds = 1\nclients = 4", "line 1: 'rounds' must be inside the akkafed { } block")]
+    [InlineData("akkafed.rounds = 1\nclients = 4", "line 2: 'clients' must be inside the akkafed { } block")]
+    [InlineData("akkafed.cluster { prot = 4053 }", "line 1: unknown key 'akkafed.cluster.prot'; did you mean 'cluster.port'?")]
+    [InlineData("akkafed.transport.max-inflight = 3", "unknown key 'akkafed.transport.max-inflight'; did you mean 'transport.max-in-flight'?")]
+    [InlineData("rouds = 1", "unknown key 'rouds'; did you mean 'akkafed.rounds'?")]
+    [InlineData("akkafed { xyzzy = 1 }", "unknown key 'akkafed.xyzzy'")]
+    [InlineData("akkafed { round-deadline = 2 }", "round-deadline: must carry a unit, e.g. 2s or 500ms, got '2'")]
+    [InlineData("akkafed.transport.max-age = 60", "transport.max-age: must carry a unit")]
+    public void An_unknown_misplaced_or_unitless_key_in_a_config_file_is_refused_naming_the_file(string text, string problem)
+    {
+        var file = Path.GetTempFileName();
+        File.WriteAllText(file, text);
+        try
+        {
+            var error = Assert.Throws<SettingsException>(() => ConfigLoader.Load(file, new Dictionary<string, string>()));
+            Assert.Contains(file, error.Message);
+            Assert.Contains(problem, error.Message);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void A_config_file_may_hold_akka_settings_and_every_shipped_key()
+    {
+        var file = Path.GetTempFileName();
+        var shipped = ConfigLoader.KnownKeys.Select(pair => $"akkafed.{pair.Key} = \"{pair.Value}\"");
+        File.WriteAllText(file, "akka.loglevel = INFO\nakka { actor.serialize-messages = off }\n" + string.Join("\n", shipped));
+        try
+        {
+            var config = ConfigLoader.Load(file, new Dictionary<string, string>(), cluster: true);
+
+            Assert.Equal("INFO", config.GetString("akka.loglevel"));
+            FederationSettings.Create(config);
+            NodeSettings.Create(config);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void A_kit_node_conf_as_provision_writes_it_passes_the_key_check()
+    {
+        using var folder = new TempDirectory();
+        var deployment = AkkaFed.Host.Security.Deployment.Local(folder.File("kits"), servers: 1, clientNodes: 2, clients: 4);
+        AkkaFed.Host.Security.ProvisionCommand.Provision(deployment, TextWriter.Null);
+
+        var kits = Directory.GetDirectories(deployment.Output).Where(kit => File.Exists(Path.Combine(kit, AkkaFed.Host.Security.StartupKit.ConfigFile))).ToArray();
+        Assert.Equal(3, kits.Length);
+        foreach (var kit in kits)
+        {
+            var text = File.ReadAllText(Path.Combine(kit, AkkaFed.Host.Security.StartupKit.ConfigFile));
+            ConfigLoader.CheckKeys(ConfigurationFactory.ParseString(text), kit, text);
         }
     }
 

@@ -138,7 +138,8 @@ public sealed class SimulateTests
     {
         var (exit, _, error) = Akkafed("simulate", "--dataset", "idx", "--data-dir", "/nonexistent/mnist");
 
-        Assert.Equal(1, exit);
+        // A folder an option names that does not exist is bad usage (issue 13).
+        Assert.Equal(2, exit);
         Assert.Contains("/nonexistent/mnist", error);
         Assert.DoesNotContain("   at ", error);
     }

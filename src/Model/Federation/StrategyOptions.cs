@@ -89,8 +89,10 @@ public sealed record StrategyOptions(
         if (KrumKeep < 1)
             throw new SettingsException("krum-keep", $"must be at least 1, got {KrumKeep}");
         if (Aggregator is AggregatorKind.Krum or AggregatorKind.MultiKrum && minClients < 2 * KrumByzantine + 3)
-            throw new SettingsException("krum-byzantine",
-                $"{KrumByzantine} needs at least 2 * {KrumByzantine} + 3 = {2 * KrumByzantine + 3} updates per round, but min-clients is {minClients}");
+            throw new SettingsException("min-clients",
+                $"{AggregatorName(Aggregator)} with krum-byzantine = {KrumByzantine} needs min-clients >= {2 * KrumByzantine + 3} " +
+                $"(2 x krum-byzantine + 3 updates per round), got {minClients}: raise min-clients (--min-clients) to {2 * KrumByzantine + 3} or more" +
+                (KrumByzantine > 0 ? ", or lower krum-byzantine" : ""));
         if (Aggregator == AggregatorKind.MultiKrum && KrumKeep > minClients - KrumByzantine)
             throw new SettingsException("krum-keep", $"must be from 1 to min-clients - krum-byzantine ({minClients - KrumByzantine}), got {KrumKeep}");
         if (!(NormBound >= 0) || double.IsInfinity(NormBound))
@@ -172,6 +174,10 @@ public sealed record PrivacyOptions(
         if (NoiseMultiplier > 0 && !Enabled)
             throw new SettingsException(DpSettings.NoiseMultiplier,
                 $"{NoiseMultiplier} needs {DpSettings.ClipNorm} > 0: without clipping, noise bounds nothing");
+        if (Adaptive && !Enabled)
+            throw new SettingsException(DpSettings.Adaptive,
+                $"true needs {DpSettings.ClipNorm} > 0: adaptive clipping adapts DP-FedAvg's clip norm, and {DpSettings.ClipNorm} = 0 turns DP off " +
+                $"(set {DpSettings.ClipNorm} to the starting norm, e.g. --{DpSettings.ClipNorm} 1.0, or drop --{DpSettings.Adaptive})");
         if (!Enabled)
             return this;
         if (!(Delta > 0 && Delta < 1))

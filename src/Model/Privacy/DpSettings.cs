@@ -13,6 +13,7 @@ public static class DpSettings
     public const string ClipLearningRate = "dp-clip-learning-rate";
     public const string ClippedCountStddev = "dp-clipped-count-stddev";
     public const string Delta = "dp-delta";
+    public const string Adaptive = "dp-adaptive";
 
     internal static double RequireClipNorm(double value, string parameter) =>
         double.IsFinite(value) && value > 0
