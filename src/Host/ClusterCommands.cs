@@ -161,6 +161,7 @@ public static class ClusterCommands
             }
             output.WriteLine($"client node {Address(system)}{As(kit)}: {mine.Length} clients of {partitions.Count} " +
                              $"({data.Train.Name}, partition {node.PartitionIndex} of {node.PartitionCount})");
+            Akka.Cluster.Cluster.Get(system).RegisterOnMemberUp(() => output.WriteLine("this node is up in the cluster"));
 
             var ended = new TaskCompletionSource<RunEvents.Ended>(TaskCreationOptions.RunContinuationsAsynchronously);
             var watcher = system.ActorOf(RunListener.Props(message =>

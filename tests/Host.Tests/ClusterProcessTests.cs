@@ -58,6 +58,9 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
         NodeUnderTest? restarted = null;
         try
         {
+            // Both client nodes Up before the kill: the resolver does not count members still joining.
+            await a.WaitForLine(@"^this node is up in the cluster$", TimeSpan.FromSeconds(120));
+            await b.WaitForLine(@"^this node is up in the cluster$", TimeSpan.FromSeconds(120));
             // Round 1 may start with the clients of one node only, if the other joins after a round-deadline.
             var full = await server.WaitForLine(@"^Round (\d+): .*clients=4/4", TimeSpan.FromSeconds(120));
             int killed = int.Parse(System.Text.RegularExpressions.Regex.Match(full, @"^Round (\d+)").Groups[1].Value) + 1;
@@ -185,6 +188,12 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
             using var c1 = Start("client-1", new[] { "client", "--port", "0" }.Concat(shared).Concat(kits.NodeArguments("client-0", insecure: false)).ToArray());
             using var c2 = Start("client-2", new[] { "client", "--port", "0" }.Concat(shared).Concat(kits.NodeArguments("client-1", insecure: false)).ToArray());
 
+            // Every member Up first: the resolver does not count members still joining, so with the clients joining, the
+            // standby and the killed server would be one against one, and the tie goes to the lower address (the dead one).
+            foreach (var node in new[] { standby, c1, c2 })
+            {
+                await node.WaitForLine(@"^this node is up in the cluster$", TimeSpan.FromSeconds(120));
+            }
             await active.WaitForLine(@"^Round 2: ", TimeSpan.FromSeconds(120));
             active.Kill(); // round 3 is in flight
 
