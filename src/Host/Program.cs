@@ -132,4 +132,5 @@ root.Subcommands.Add(Define("client", "Run a client node of a federation on Akka
 root.Subcommands.Add(ProvisionCommand.Create());
 root.Subcommands.Add(ClusterDemoCommand.Create());
 root.Subcommands.Add(AkkaFed.Host.Chaos.ChaosCommand.Create());
+root.Subcommands.Add(AkkaFed.Host.Reports.PlotCommand.Create());
 return await root.Parse(args).InvokeAsync();

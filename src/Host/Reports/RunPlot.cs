@@ -1,0 +1,171 @@
+using ScottPlot;
+
+namespace AkkaFed.Host.Reports;
+
+/// <summary>
+/// One PNG of one or more runs' metrics.csv: test accuracy and loss per round (and against simulated time when
+/// the runs have it), participants and stragglers per round. One line per run, named by its folder.
+/// </summary>
+public static class RunPlot
+{
+    public const int Width = 1200;
+    public const int Height = 900;
+
+    // A sans-serif face where one is installed; else the system's default (text still renders, or is left out
+    // on a machine with no fonts at all, and the PNG is written either way).
+    private static readonly string[] SansFonts = { "DejaVu Sans", "Liberation Sans", "Open Sans", "Noto Sans", "Arial", "Helvetica" };
+
+    /// <summary>The end of a run: plots <paramref name="outputDir"/>/metrics.csv into <paramref name="outputDir"/>/plot.png.</summary>
+    /// <returns>The path of the PNG.</returns>
+    public static string WriteForRun(string outputDir)
+    {
+        string path = Path.Combine(outputDir, "plot.png");
+        Write(new[] { outputDir }, path);
+        return path;
+    }
+
+    /// <summary>Plots the runs in <paramref name="folders"/> (each with a metrics.csv) into one PNG at <paramref name="pngPath"/>.</summary>
+    public static void Write(IReadOnlyList<string> folders, string pngPath)
+    {
+        if (folders.Count == 0)
+        {
+            throw new ArgumentException("no run folder to plot");
+        }
+        Write(folders.Select(MetricsCsv.ReadFolder).ToList(), pngPath);
+    }
+
+    public static void Write(IReadOnlyList<MetricsCsv> runs, string pngPath)
+    {
+        var series = runs.Select(Series.Of).ToList();
+        bool simulated = series.Any(s => s.SimTime.Any(t => t is not null));
+        bool test = series.Any(s => s.Test);
+        // Each run shows its test metrics, or its training metrics when it evaluated on no test set.
+        string kind = series.All(s => s.Test) ? "test " : test ? "" : "training ";
+        string accuracy = $"{kind}accuracy";
+        string loss = $"{kind}loss";
+        double maxSimSeconds = series.SelectMany(s => s.SimTime).Max(t => t ?? 0);
+        var (unit, secondsPerUnit) = maxSimSeconds switch
+        {
+            < 180 => ("seconds", 1.0),
+            < 3 * 3600 => ("minutes", 60.0),
+            _ => ("hours", 3600.0),
+        };
+        string simAxis = $"simulated time ({unit})";
+
+        var panels = new List<(string Title, string X, string Y, Func<Series, (double?[] X, double?[] Y)> Select)>
+        {
+            ($"{Capitalize(accuracy)} per round", "round", accuracy, s => (s.Round, s.Accuracy)),
+            ($"{Capitalize(loss)} per round", "round", loss, s => (s.Round, s.Loss)),
+        };
+        if (simulated)
+        {
+            panels.Add(($"{Capitalize(accuracy)} against simulated time", simAxis, accuracy, s => (Scale(s.SimTime, secondsPerUnit), s.Accuracy)));
+            panels.Add(($"{Capitalize(loss)} against simulated time", simAxis, loss, s => (Scale(s.SimTime, secondsPerUnit), s.Loss)));
+        }
+        panels.Add(("Participants per round", "round", "updates aggregated", s => (s.Round, s.Participants)));
+        panels.Add(("Stragglers per round", "round", "stragglers", s => (s.Round, s.Stragglers)));
+
+        var installed = SkiaSharp.SKFontManager.Default.FontFamilies.ToHashSet(StringComparer.OrdinalIgnoreCase);
+        string? font = SansFonts.FirstOrDefault(installed.Contains);
+        var multiplot = new Multiplot();
+        multiplot.AddPlots(panels.Count);
+        multiplot.Layout = new ScottPlot.MultiplotLayouts.Grid(rows: panels.Count / 2, columns: 2);
+        var palette = new ScottPlot.Palettes.Category10();
+        for (int p = 0; p < panels.Count; p++)
+        {
+            var plot = multiplot.GetPlot(p);
+            var panel = panels[p];
+            if (font is not null)
+            {
+                plot.Font.Set(font);
+            }
+            if (panel.X == "round")
+            {
+                plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
+            }
+            plot.Title(panel.Title, size: 14);
+            plot.XLabel(panel.X, size: 12);
+            plot.YLabel(panel.Y, size: 12);
+            for (int r = 0; r < series.Count; r++)
+            {
+                var (xs, ys) = panel.Select(series[r]);
+                AddLine(plot, series[r].Name, palette.GetColor(r), xs, ys);
+            }
+            if (series.Count > 1 || p == 0)
+            {
+                plot.ShowLegend(p == 0 && test ? Alignment.LowerRight : Alignment.UpperRight);
+            }
+        }
+
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(pngPath));
+        if (directory is not null)
+        {
+            Directory.CreateDirectory(directory);
+        }
+        multiplot.SavePng(pngPath, Width, Height);
+    }
+
+    /// <summary>
+    /// One run's line: a point where x and y both exist; a missing value (a failed round's accuracy) breaks the
+    /// line, so a gap shows where the round failed. Only the first piece carries the legend's name.
+    /// </summary>
+    private static void AddLine(Plot plot, string name, Color color, double?[] xs, double?[] ys)
+    {
+        bool named = false;
+        var piece = new List<Coordinates>();
+        void Flush()
+        {
+            if (piece.Count == 0)
+            {
+                return;
+            }
+            var scatter = plot.Add.ScatterLine(piece.ToArray(), color);
+            scatter.LineWidth = 2;
+            scatter.MarkerSize = piece.Count == 1 ? 7 : 4;
+            scatter.MarkerShape = MarkerShape.FilledCircle;
+            if (!named)
+            {
+                scatter.LegendText = name;
+                named = true;
+            }
+            piece.Clear();
+        }
+        for (int i = 0; i < xs.Length; i++)
+        {
+            if (xs[i] is { } x && ys[i] is { } y)
+            {
+                piece.Add(new Coordinates(x, y));
+            }
+            else
+            {
+                Flush();
+            }
+        }
+        Flush();
+    }
+
+    private static double?[] Scale(double?[] values, double divisor) => values.Select(v => v / divisor).ToArray();
+
+    private static string Capitalize(string text) => char.ToUpperInvariant(text[0]) + text[1..];
+
+    /// <summary>What the plot draws of one run, column by column, row by row (null where a value does not exist).</summary>
+    private sealed record Series(
+        string Name, bool Test, double?[] Round, double?[] Accuracy, double?[] Loss, double?[] SimTime,
+        double?[] Participants, double?[] Stragglers)
+    {
+        public static Series Of(MetricsCsv run)
+        {
+            var round = run.Rounds().Select(r => (double?)r).ToArray();
+            var testAccuracy = run.Values("test_accuracy");
+            bool test = testAccuracy.Any(v => v is not null);
+            var simTime = run.Values("sim_time");
+            return new Series(
+                run.Name, test, round,
+                test ? testAccuracy : run.Values("accuracy"),
+                test ? run.Values("test_loss") : run.Values("loss"),
+                simTime,
+                run.Values("participants"),
+                run.Values("stragglers"));
+        }
+    }
+}
