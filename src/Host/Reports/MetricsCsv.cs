@@ -14,15 +14,19 @@ public sealed class MetricsCsv
     private readonly Dictionary<string, int> _columns;
     private readonly IReadOnlyList<string[]> _rows;
 
-    private MetricsCsv(string name, Dictionary<string, int> columns, IReadOnlyList<string[]> rows)
+    private MetricsCsv(string name, string folder, Dictionary<string, int> columns, IReadOnlyList<string[]> rows)
     {
         Name = name;
+        Folder = folder;
         _columns = columns;
         _rows = rows;
     }
 
     /// <summary>The run's name in a legend: its folder's name.</summary>
     public string Name { get; }
+
+    /// <summary>The folder as the user named it, for errors.</summary>
+    public string Folder { get; }
 
     public int RowCount => _rows.Count;
 
@@ -53,7 +57,7 @@ public sealed class MetricsCsv
             }
             else if (!cell.Equals("NaN", StringComparison.OrdinalIgnoreCase))
             {
-                throw new InvalidDataException($"{Name}: metrics.csv row {i + 2}, column {column}: '{cell}' is not a number");
+                throw new InvalidDataException($"{Folder}: metrics.csv row {i + 2}, column {column}: '{cell}' is not a number");
             }
         }
         return values;
@@ -68,7 +72,7 @@ public sealed class MetricsCsv
         {
             if (rounds[i] is not { } round || round != Math.Floor(round))
             {
-                throw new InvalidDataException($"{Name}: metrics.csv row {i + 2} has no round number");
+                throw new InvalidDataException($"{Folder}: metrics.csv row {i + 2} has no round number");
             }
             result[i] = (int)round;
         }
@@ -112,7 +116,7 @@ public sealed class MetricsCsv
             throw new InvalidDataException($"{folder}: metrics.csv has no 'round' column (its header is '{string.Join(',', records[0])}')");
         }
         var rows = records.Skip(1).Where(r => !(r.Length == 1 && r[0].Length == 0)).ToList();
-        var table = new MetricsCsv(name, columns, rows);
+        var table = new MetricsCsv(name, folder, columns, rows);
         table.Rounds();
         return table;
     }

@@ -37,33 +37,7 @@ public static class RunPlot
     public static void Write(IReadOnlyList<MetricsCsv> runs, string pngPath)
     {
         var series = runs.Select(Series.Of).ToList();
-        bool simulated = series.Any(s => s.SimTime.Any(t => t is not null));
-        bool test = series.Any(s => s.Test);
-        // Each run shows its test metrics, or its training metrics when it evaluated on no test set.
-        string kind = series.All(s => s.Test) ? "test " : test ? "" : "training ";
-        string accuracy = $"{kind}accuracy";
-        string loss = $"{kind}loss";
-        double maxSimSeconds = series.SelectMany(s => s.SimTime).Max(t => t ?? 0);
-        var (unit, secondsPerUnit) = maxSimSeconds switch
-        {
-            < 180 => ("seconds", 1.0),
-            < 3 * 3600 => ("minutes", 60.0),
-            _ => ("hours", 3600.0),
-        };
-        string simAxis = $"simulated time ({unit})";
-
-        var panels = new List<(string Title, string X, string Y, Func<Series, (double?[] X, double?[] Y)> Select)>
-        {
-            ($"{Capitalize(accuracy)} per round", "round", accuracy, s => (s.Round, s.Accuracy)),
-            ($"{Capitalize(loss)} per round", "round", loss, s => (s.Round, s.Loss)),
-        };
-        if (simulated)
-        {
-            panels.Add(($"{Capitalize(accuracy)} against simulated time", simAxis, accuracy, s => (Scale(s.SimTime, secondsPerUnit), s.Accuracy)));
-            panels.Add(($"{Capitalize(loss)} against simulated time", simAxis, loss, s => (Scale(s.SimTime, secondsPerUnit), s.Loss)));
-        }
-        panels.Add(("Participants per round", "round", "updates aggregated", s => (s.Round, s.Participants)));
-        panels.Add(("Stragglers per round", "round", "stragglers", s => (s.Round, s.Stragglers)));
+        var panels = Panels(series);
 
         var installed = SkiaSharp.SKFontManager.Default.FontFamilies.ToHashSet(StringComparer.OrdinalIgnoreCase);
         string? font = SansFonts.FirstOrDefault(installed.Contains);
@@ -91,9 +65,21 @@ public static class RunPlot
                 var (xs, ys) = panel.Select(series[r]);
                 AddLine(plot, series[r].Name, palette.GetColor(r), xs, ys);
             }
-            if (series.Count > 1 || p == 0)
+            if (panel.Counts)
             {
-                plot.ShowLegend(p == 0 && test ? Alignment.LowerRight : Alignment.UpperRight);
+                // Counts of clients: whole numbers, from 0, so a flat 80 reads as 80 of 80 and not as noise.
+                plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
+                double top = Math.Max(1, series.SelectMany(s => panel.Select(s).Y).Max(v => v ?? 0));
+                plot.Axes.SetLimitsY(-0.04 * top, 1.12 * top);
+            }
+            if (p == 0)
+            {
+                // One legend, where accuracy is not (it rises to the top right): a run has the same colour in every panel.
+                plot.ShowLegend(Alignment.LowerRight);
+            }
+            else
+            {
+                plot.HideLegend();
             }
         }
 
@@ -104,6 +90,44 @@ public static class RunPlot
         }
         multiplot.SavePng(pngPath, Width, Height);
     }
+
+    /// <summary>The titles of the panels the runs get, in order (left to right, top to bottom).</summary>
+    internal static IReadOnlyList<string> PanelTitles(IReadOnlyList<MetricsCsv> runs) =>
+        Panels(runs.Select(Series.Of).ToList()).Select(p => p.Title).ToList();
+
+    private static List<Panel> Panels(IReadOnlyList<Series> series)
+    {
+        bool simulated = series.Any(s => s.SimTime.Any(t => t is not null));
+        bool test = series.Any(s => s.Test);
+        // Each run shows its test metrics, or its training metrics when it evaluated on no test set.
+        string kind = series.All(s => s.Test) ? "test " : test ? "" : "training ";
+        string accuracy = $"{kind}accuracy";
+        string loss = $"{kind}loss";
+        double maxSimSeconds = series.SelectMany(s => s.SimTime).Select(t => t ?? 0).DefaultIfEmpty(0).Max();
+        var (unit, secondsPerUnit) = maxSimSeconds switch
+        {
+            < 180 => ("seconds", 1.0),
+            < 3 * 3600 => ("minutes", 60.0),
+            _ => ("hours", 3600.0),
+        };
+        string simAxis = $"simulated time ({unit})";
+
+        var panels = new List<Panel>
+        {
+            new($"{Capitalize(accuracy)} per round", "round", accuracy, s => (s.Round, s.Accuracy)),
+            new($"{Capitalize(loss)} per round", "round", loss, s => (s.Round, s.Loss)),
+        };
+        if (simulated)
+        {
+            panels.Add(new($"{Capitalize(accuracy)} against simulated time", simAxis, accuracy, s => (Scale(s.SimTime, secondsPerUnit), s.Accuracy)));
+            panels.Add(new($"{Capitalize(loss)} against simulated time", simAxis, loss, s => (Scale(s.SimTime, secondsPerUnit), s.Loss)));
+        }
+        panels.Add(new("Participants per round", "round", "updates aggregated", s => (s.Round, s.Participants), Counts: true));
+        panels.Add(new("Stragglers per round", "round", "stragglers", s => (s.Round, s.Stragglers), Counts: true));
+        return panels;
+    }
+
+    private sealed record Panel(string Title, string X, string Y, Func<Series, (double?[] X, double?[] Y)> Select, bool Counts = false);
 
     /// <summary>
     /// One run's line: a point where x and y both exist; a missing value (a failed round's accuracy) breaks the
