@@ -229,6 +229,26 @@ public sealed class ReportTests
         Assert.DoesNotContain(("train/accuracy", 2L), scalars.Keys);
     }
 
+    [Fact]
+    public void A_resumed_run_appends_to_the_events_already_there()
+    {
+        using var folder = new TempDirectory();
+        using (var writer = new TensorBoardWriter(folder.Path))
+        {
+            writer.Write(new RoundMetrics(1, true, 2, 0.5, 10, 10, 0, 0, 0, 0, 0, 1));
+        }
+        using (var writer = new TensorBoardWriter(folder.Path, append: true))
+        {
+            writer.Write(new RoundMetrics(2, true, 1, 0.75, 10, 10, 0, 0, 0, 0, 0, 1));
+        }
+
+        var files = Directory.GetFiles(folder.Path, "events.out.tfevents.*");
+        Assert.Equal(2, files.Length);
+        var scalars = files.SelectMany(f => Scalars(ReadEvents(f))).ToDictionary(kv => kv.Key, kv => kv.Value);
+        Assert.Equal(0.5f, scalars[("train/accuracy", 1)]);
+        Assert.Equal(0.75f, scalars[("train/accuracy", 2)]);
+    }
+
     // ---- PNG: the signature, chunks whose CRC-32s check, IHDR first, IEND last; then a decode by SkiaSharp. ----
 
     private static (int Width, int Height) PngSize(string path)

@@ -15,14 +15,20 @@ public sealed class TensorBoardWriter : IDisposable
     private readonly TorchSharp.Modules.SummaryWriter _writer;
     private bool _disposed;
 
-    public TensorBoardWriter(string directory)
+    /// <param name="directory">The run's output folder.</param>
+    /// <param name="append">
+    /// Keep the event files already there (a run resumed from its checkpoint adds to them); otherwise they are
+    /// deleted, as metrics.csv is written afresh, or TensorBoard would draw this run over the last one's.
+    /// </param>
+    public TensorBoardWriter(string directory, bool append = false)
     {
         Directory.CreateDirectory(directory);
-        // metrics.csv is written afresh by each run in a folder; so are the events, or TensorBoard would draw
-        // this run over the last one's.
-        foreach (string old in Directory.EnumerateFiles(directory, "events.out.tfevents.*"))
+        if (!append)
         {
-            File.Delete(old);
+            foreach (string old in Directory.EnumerateFiles(directory, "events.out.tfevents.*"))
+            {
+                File.Delete(old);
+            }
         }
         _writer = torch.utils.tensorboard.SummaryWriter(directory);
         LogDir = directory;
