@@ -17,6 +17,9 @@ public static class RunPlot
 
     /// <summary>The end of a run: plots <paramref name="outputDir"/>/metrics.csv into <paramref name="outputDir"/>/plot.png.</summary>
     /// <returns>The path of the PNG.</returns>
+    /// <exception cref="Model.SettingsException">The folder or its metrics.csv is missing.</exception>
+    /// <exception cref="InvalidDataException">metrics.csv is malformed (the message names the folder, row and column).</exception>
+    /// <exception cref="IOException">The PNG could not be written.</exception>
     public static string WriteForRun(string outputDir)
     {
         string path = Path.Combine(outputDir, "plot.png");
@@ -88,7 +91,10 @@ public static class RunPlot
         {
             Directory.CreateDirectory(directory);
         }
-        multiplot.SavePng(pngPath, Width, Height);
+        // Whole or not at all: a viewer (or a run stopped mid-write) never sees half a PNG.
+        string partial = pngPath + ".partial";
+        multiplot.SavePng(partial, Width, Height);
+        File.Move(partial, pngPath, overwrite: true);
     }
 
     /// <summary>The titles of the panels the runs get, in order (left to right, top to bottom).</summary>
