@@ -197,6 +197,7 @@ public static class Cli
             "Run a client node of a federation on Akka.Cluster (see hocon/cluster.conf): --kit DIR/client-N, or --insecure. " +
             "Its clients train with the settings the server sends (epochs, batch-size, client-lr, ...).",
             Scope.Client, (_, config, kit, cancel) => ClusterCommands.ClientAsync(config, kit, Console.Out, cancel)));
+        root.Subcommands.Add(Reports.PlotCommand.Create());
         root.Subcommands.Add(ProvisionCommand.Create());
         root.Subcommands.Add(ClusterDemoCommand.Create());
         root.Subcommands.Add(Chaos.ChaosCommand.Create());

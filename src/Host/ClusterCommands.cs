@@ -41,7 +41,7 @@ public static class ClusterCommands
         var options = new RunOptions(settings.Server, settings.Model, settings.Rounds, settings.MaxFailedRounds,
             node.WaitForClients == 0 ? settings.Clients : node.WaitForClients, node.CheckpointDir);
 
-        MetricsWriter? metrics = null;
+        RunRecorder? metrics = null;
         bool active = false;
         RunEvents.Ended? result;
         while (true)
@@ -61,7 +61,7 @@ public static class ClusterCommands
                     case RunEvents.Resumed resumed:
                         active = true;
                         metrics?.Dispose();
-                        metrics = new MetricsWriter(settings.Output);
+                        metrics = new RunRecorder(settings.Output);
                         foreach (var round in resumed.Completed)
                         {
                             metrics.Write(round);
@@ -70,7 +70,7 @@ public static class ClusterCommands
                         break;
                     case RunEvents.RoundReport report:
                         active = true;
-                        metrics ??= new MetricsWriter(settings.Output);
+                        metrics ??= new RunRecorder(settings.Output);
                         metrics.Write(report.Metrics);
                         output.WriteLine(SimulateCommand.Describe(report.Metrics));
                         break;
@@ -122,7 +122,7 @@ public static class ClusterCommands
                 string modelPath = Path.Combine(settings.Output, "model.pt");
                 using var trainer = new LocalTrainer(settings.Model);
                 trainer.Save(last.State.Weights, modelPath);
-                output.WriteLine($"Model: {modelPath}. Metrics: {metrics?.CsvPath}");
+                output.WriteLine($"Model: {modelPath}. Metrics: {metrics?.CsvPath}. Plot: {Reports.RunPlot.WriteAfterRun(settings.Output, output)}");
             }
         }
         metrics?.Dispose();

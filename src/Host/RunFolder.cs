@@ -21,7 +21,7 @@ public sealed class RunFolder
     /// <summary>What an earlier run leaves in a folder: each is replaced with <c>--overwrite</c>, never anything else.</summary>
     public static readonly string[] Results =
     {
-        "metrics.csv", "metrics.jsonl", "model.pt", "model.safetensors", "plot.png", SettingsFile, CheckpointFolder, "tensorboard",
+        "metrics.csv", "metrics.jsonl", "model.pt", "model.safetensors", "plot.png", SettingsFile, CheckpointFolder,
     };
 
     /// <summary>Settings a resumed run may change: they decide how long it runs and where, not what a round computes.</summary>
@@ -53,6 +53,7 @@ public sealed class RunFolder
                 $"{path} already holds an earlier run's results ({string.Join(", ", earlier)}): choose another --output, " +
                 $"pass --overwrite to replace them, or continue that run with --resume {path}");
         }
+        // TensorBoard's event files are its writer's to replace (Reports.TensorBoardWriter).
         foreach (var name in earlier)
         {
             if (Directory.Exists(folder.File(name)))

@@ -69,7 +69,7 @@ public static class SimulateCommand
         var holder = new RoundProgressHolder();
         var listener = process.System.ActorOf(ProgressListener.Props(holder), "progress");
         process.System.EventStream.Subscribe(listener, typeof(Actors.Protocol.Training.RoundProgress));
-        using var metrics = new MetricsWriter(folder.Path, resumeAt: resumed?.State.Round);
+        using var metrics = new RunRecorder(folder.Path, resumeAt: resumed?.State.Round);
 
         // What a checkpoint of the last completed round needs, kept as each round ends (on the relay's thread).
         var start = resumed?.State ?? process.Initialize();
@@ -98,7 +98,8 @@ public static class SimulateCommand
                         print(Describe(round));
                     }, cancel, failuresInARow: resumed?.FailuresInARow ?? 0), output);
             string modelPath = SaveResults(final, completed);
-            output.WriteLine($"Done in {clock.Elapsed.TotalSeconds:F1}s. Metrics: {metrics.CsvPath}, {metrics.JsonLinesPath}. Model: {modelPath}");
+            output.WriteLine($"Done in {clock.Elapsed.TotalSeconds:F1}s. Metrics: {metrics.CsvPath}, {metrics.JsonLinesPath}. Model: {modelPath}. " +
+                             $"Plot: {Reports.RunPlot.WriteAfterRun(folder.Path, output)}");
             // A run whose every round failed trained nothing, even when it stayed under max-failed-rounds: it failed.
             return completed.Any(round => round.Succeeded) ? 0
                 : throw new FederationException($"none of the {completed.Count} rounds succeeded; the last failed with: {completed[^1].FailureReason}");

@@ -142,13 +142,14 @@ public sealed class RunOutputTests(ITestOutputHelper log)
         Assert.Contains("--overwrite", refused.Message);
         Assert.Equal(before, File.ReadAllBytes(folder.File("metrics.csv")));
 
-        Directory.CreateDirectory(folder.File("tensorboard"));
-        File.WriteAllText(folder.File("tensorboard/stale"), "an earlier run's");
+        File.WriteAllText(folder.File("checkpoint/checkpoint-00000009.akfed"), "an earlier run's");
         File.WriteAllText(folder.File("notes.txt"), "the user's own");
         Assert.Equal(0, await Simulate(folder.Path, new StringWriter(), default, ("rounds", "2"), ("overwrite", "true")));
         Assert.Equal(3, File.ReadAllLines(folder.File("metrics.csv")).Length);
-        Assert.False(File.Exists(folder.File("tensorboard/stale")));
+        Assert.False(File.Exists(folder.File("checkpoint/checkpoint-00000009.akfed")));
         Assert.True(File.Exists(folder.File("notes.txt")));
+        Assert.Single(Directory.GetFiles(folder.Path, "events.out.tfevents.*"));
+        Assert.True(File.Exists(folder.File("plot.png")));
     }
 
     [Fact]
