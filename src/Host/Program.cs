@@ -9,6 +9,7 @@ var settingOptions = new (string Key, string Help)[]
     ("data-dir", "folder of MNIST-format IDX files (train-images-idx3-ubyte[.gz], ...)"),
     ("cache-dir", "where converted datasets are cached"),
     ("model", "cnn | mcmahan-cnn | 2nn"),
+    ("initial-model", "start from this state dict (model.pt, model.safetensors, or PyTorch's torch.save) instead of the seed's weights"),
     ("clients", "number of clients"),
     ("samples-per-client", "training samples per client (contiguous, iid, windows); 0 = all samples shared out"),
     ("partition", "contiguous | iid | pathological | dirichlet | windows"),

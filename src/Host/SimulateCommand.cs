@@ -38,15 +38,14 @@ public static class SimulateCommand
         using var metrics = new MetricsWriter(settings.Output);
 
         var clock = Stopwatch.StartNew();
-        var final = await WithProgress(holder, print => process.RunAsync(process.Initialize(), settings.Rounds, settings.MaxFailedRounds,
+        var final = await WithProgress(holder, print => process.RunAsync(process.Initialize(ModelFiles.Initial(settings)), settings.Rounds, settings.MaxFailedRounds,
             round =>
             {
                 metrics.Write(round);
                 print(Describe(round));
             }, cancel), output);
 
-        string modelPath = Path.Combine(settings.Output, "model.pt");
-        process.Save(final.Weights, modelPath);
+        string modelPath = ModelFiles.Save(settings.Model, final.Weights, settings.Output).StateDict;
         output.WriteLine($"Done in {clock.Elapsed.TotalSeconds:F1}s. Metrics: {metrics.CsvPath}, {metrics.JsonLinesPath}. Model: {modelPath}");
         return 0;
     }
