@@ -113,6 +113,24 @@ public sealed class FederatedProcess : IAsyncDisposable
     /// <summary>The state before round 1: the model's initial weights for the run's seed.</summary>
     public FederatedState Initialize() => new(1, InitialWeights.Create(_spec.Model, _spec.Server.Seed));
 
+    /// <summary>
+    /// The state before round 1 from <paramref name="weights"/> (a model trained elsewhere); with null, <see cref="Initialize()"/>'s.
+    /// </summary>
+    public FederatedState Initialize(float[]? weights)
+    {
+        if (weights is null)
+        {
+            return Initialize();
+        }
+        int count = StateDict.Layout(_spec.Model).Sum(parameter => checked((int)parameter.Count));
+        if (weights.Length != count)
+        {
+            throw new ArgumentException(
+                $"{Architectures.NameOf(_spec.Model)} has {count} parameters, the initial weights hold {weights.Length}", nameof(weights));
+        }
+        return new FederatedState(1, weights);
+    }
+
     /// <summary>Runs one round from <paramref name="state"/>, then evaluates the new global model on the test set.</summary>
     public async Task<(FederatedState State, RoundMetrics Metrics)> NextAsync(FederatedState state, CancellationToken cancel = default)
     {
@@ -177,9 +195,6 @@ public sealed class FederatedProcess : IAsyncDisposable
 
     /// <summary>Loss and accuracy of <paramref name="weights"/> on the test set.</summary>
     public Evaluation Evaluate(float[] weights) => _local.Value.Evaluate(weights, _test);
-
-    /// <summary>Saves <paramref name="weights"/> as a TorchSharp model file.</summary>
-    public void Save(float[] weights, string path) => _local.Value.Save(weights, path);
 
     public async ValueTask DisposeAsync()
     {

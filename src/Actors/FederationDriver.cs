@@ -25,7 +25,14 @@ public sealed record RunOptions(
     int WaitForClients,
     string? CheckpointDirectory,
     bool StartsOnItsOwn = true,
-    int TorchThreads = 1);
+    int TorchThreads = 1)
+{
+    /// <summary>Round 1's weights (a model trained elsewhere, <c>--initial-model</c>); null for the seed's initial weights.</summary>
+    public float[]? StartingWeights { get; init; }
+
+    /// <summary>Round 1's weights: <see cref="StartingWeights"/>, or the model's initial weights for the seed.</summary>
+    public float[] FirstWeights() => StartingWeights ?? InitialWeights.Create(Model, Server.Seed);
+}
 
 /// <summary>
 /// The one run driver: it runs every run, as the cluster singleton and in one process. Its child
@@ -143,7 +150,7 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
         }
         else
         {
-            _state = new FederatedState(1, InitialWeights.Create(_options.Model, _options.Server.Seed));
+            _state = new FederatedState(1, _options.FirstWeights());
         }
         _lastRound = _options.Rounds;
         _maxFailedRounds = _options.MaxFailedRounds;

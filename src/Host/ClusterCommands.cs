@@ -39,7 +39,7 @@ public static class ClusterCommands
         folder.WriteSettings(config, "server");
         using var test = new TensorData(data.Test);
         var options = new RunOptions(settings.Server, settings.Model, settings.Rounds, settings.MaxFailedRounds,
-            node.WaitForClients == 0 ? settings.Clients : node.WaitForClients, node.CheckpointDir);
+            node.WaitForClients == 0 ? settings.Clients : node.WaitForClients, node.CheckpointDir) { StartingWeights = ModelFiles.Initial(settings) };
 
         RunRecorder? metrics = null;
         bool active = false;
@@ -119,9 +119,7 @@ public static class ClusterCommands
             // After a refused resume the newest checkpoint is another run's: its model is not this run's to save.
             if (last is not null && (last.Fingerprint is null || last.Fingerprint.Differences(RunFingerprint.Of(options)).Count == 0))
             {
-                string modelPath = Path.Combine(settings.Output, "model.pt");
-                using var trainer = new LocalTrainer(settings.Model);
-                trainer.Save(last.State.Weights, modelPath);
+                string modelPath = ModelFiles.Save(settings.Model, last.State.Weights, settings.Output).StateDict;
                 output.WriteLine($"Model: {modelPath}. Metrics: {metrics?.CsvPath}. Plot: {Reports.RunPlot.WriteAfterRun(settings.Output, output)}");
             }
         }

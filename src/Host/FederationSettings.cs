@@ -44,6 +44,9 @@ public sealed record FederationSettings(
     /// <summary>A device trace file (docs/device-traces.md); null for the synthetic devices.</summary>
     public string? DeviceTrace { get; init; }
 
+    /// <summary>A state dict file (model.pt, model.safetensors, or one PyTorch saved) whose weights start round 1; null for the seed's.</summary>
+    public string? InitialModel { get; init; }
+
     public static readonly IReadOnlyDictionary<string, bool> ClockNames = new Dictionary<string, bool>
     {
         ["simulated"] = true,
@@ -142,6 +145,7 @@ public sealed record FederationSettings(
                 read.Double("slow-fraction"), read.Double("slow-factor"), read.Double("online-fraction"),
                 read.Duration("availability-period").TotalSeconds, seed),
             DeviceTrace = read.OptionalString("device-trace"),
+            InitialModel = read.OptionalString("initial-model"),
         }.Validate();
     }
 
@@ -182,6 +186,8 @@ public sealed record FederationSettings(
         NoSettingWithoutItsEffect();
         if (!SimulatedClock && DeviceTrace is not null)
             throw new SettingsException("device-trace", "only the simulated clock uses device profiles: set clock = simulated, or leave device-trace empty");
+        if (InitialModel is not null && !File.Exists(InitialModel))
+            throw new SettingsException("initial-model", $"no such file: {InitialModel}");
         return this;
     }
 

@@ -39,8 +39,10 @@ public static class SimulateCommand
         {
             folder = RunFolder.ForNewRun(settings.Output, Overwrite(config));
         }
+        // A model to start from is read (and checked against the architecture) before the data, too.
+        var initial = ModelFiles.Initial(settings);
         var fingerprint = RunFingerprint.Of(new RunOptions(settings.Server, settings.Model, settings.Rounds, settings.MaxFailedRounds,
-            WaitForClients: 0, CheckpointDirectory: folder.CheckpointDirectory));
+            WaitForClients: 0, CheckpointDirectory: folder.CheckpointDirectory) { StartingWeights = initial });
         var resumed = resume is null ? null : folder.LoadCheckpoint(fingerprint, output.WriteLine);
         if (resumed is not null && resumed.State.Round > settings.Rounds)
         {
@@ -72,7 +74,7 @@ public static class SimulateCommand
         using var metrics = new RunRecorder(folder.Path, resumeAt: resumed?.State.Round);
 
         // What a checkpoint of the last completed round needs, kept as each round ends (on the relay's thread).
-        var start = resumed?.State ?? process.Initialize();
+        var start = resumed?.State ?? process.Initialize(initial);
         var completed = new List<RoundMetrics>(resumed?.Metrics ?? []);
         var last = start;
         var gate = new object();
@@ -140,9 +142,7 @@ public static class SimulateCommand
                 Privacy = state.Privacy,
                 Fingerprint = fingerprint,
             });
-            string modelPath = folder.File("model.pt");
-            process.Save(state.Weights, modelPath);
-            return modelPath;
+            return ModelFiles.Save(settings.Model, state.Weights, folder.Path).StateDict;
         }
     }
 

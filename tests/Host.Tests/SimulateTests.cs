@@ -35,9 +35,10 @@ public sealed class SimulateTests
         Assert.True(Column(csv, 3, "loss") < Column(csv, 1, "loss"));
         Assert.Equal(3, File.ReadAllLines(folder.File("metrics.jsonl")).Length);
 
-        // The saved model is TorchSharp's format for the tutorial's CNN.
-        using var model = new TutorialCnn();
-        model.load(folder.File("model.pt"));
+        // The saved model is the tutorial's CNN, as a PyTorch state dict and as safetensors, both the final weights.
+        var weights = ModelFiles.Load(ModelKind.Cnn, folder.File("model.pt"));
+        Assert.Equal(54_410, weights.Length);
+        Assert.Equal(weights, ModelFiles.Load(ModelKind.Cnn, folder.File("model.safetensors")));
     }
 
     [Fact]

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
@@ -13,7 +15,9 @@ namespace AkkaFed.Actors.Checkpoints;
 /// changes what a round computes must match: the model and its parameter count (an architecture changed under the same
 /// name shows as another count), the seed, the client fraction and weighting, the server learning rate, the clients'
 /// training (epochs, batch size, learning rate, proximal term), and the strategy with all its settings (server
-/// optimizer, aggregator, norm bound, over-commitment, DP, FedBuff).
+/// optimizer, aggregator, norm bound, over-commitment, DP, FedBuff), and the initial model when one was given
+/// (<c>initial-model</c>, by a hash of its weights: a resume with another model's file is refused, not continued as if
+/// it were the file's run).
 /// </summary>
 /// <remarks>
 /// Left out, because an operator may change them on a resume without changing a round's arithmetic: the number of
@@ -30,7 +34,9 @@ public sealed record RunFingerprint(
     ClientWeighting Weighting,
     double ServerLearningRate,
     LocalTrainingOptions Local,
-    StrategyOptions Strategy)
+    StrategyOptions Strategy,
+    // Absent from a run that starts from the seed's weights, so checkpoints written before the setting existed still match.
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? InitialModel = null)
 {
     // Names as the settings are spelled in HOCON, near enough for a user to find them.
     private static readonly JsonSerializerOptions Json = new()
@@ -45,8 +51,13 @@ public sealed record RunFingerprint(
     {
         var server = options.Server;
         return new RunFingerprint(Architectures.NameOf(options.Model), InitialWeights.Create(options.Model, server.Seed).Length,
-            server.Seed, server.Fraction, server.Weighting, server.ServerLearningRate, server.Local, server.Strategy);
+            server.Seed, server.Fraction, server.Weighting, server.ServerLearningRate, server.Local, server.Strategy,
+            options.StartingWeights is { } weights ? Hash(weights) : null);
     }
+
+    /// <summary>The weights' identity: the first 128 bits of the SHA-256 of their bytes, as hex.</summary>
+    private static string Hash(float[] weights) =>
+        "sha256:" + Convert.ToHexStringLower(SHA256.HashData(MemoryMarshal.AsBytes(weights.AsSpan())))[..32];
 
     internal byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, Json);
 

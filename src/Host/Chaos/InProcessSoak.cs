@@ -180,7 +180,7 @@ internal sealed class InProcessSoak(ChaosOptions options, int clients, TextWrite
                 }
             }
         }
-        process.Save(state.Weights, Path.Combine(options.Output, "model.pt"));
+        ModelFiles.Save(settings.Model, state.Weights, options.Output);
         File.WriteAllLines(Path.Combine(options.Output, "memory.csv"),
             memory.Select(m => string.Create(CultureInfo.InvariantCulture, $"{m.Round},{m.Kb}")).Prepend("round,rss_kb"));
         return Check(state.Weights, memory, failed, nan.Count);

@@ -202,12 +202,5 @@ public sealed class LocalTrainer : IDisposable
         return new Evaluation(lossSum / count, (double)correct / count, count);
     }
 
-    /// <summary>Writes <paramref name="weights"/> to <paramref name="path"/> in TorchSharp's format (<c>Module.load</c> reads it).</summary>
-    public void Save(ReadOnlySpan<float> weights, string path)
-    {
-        FlatWeights.Write(_model, weights);
-        _model.save(path);
-    }
-
     public void Dispose() => _model.Dispose();
 }

@@ -1,5 +1,6 @@
 using TorchSharp;
 using TorchSharp.Modules;
+using TorchSharp.Utils;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -62,8 +63,11 @@ public static class Architectures
 /// <summary>The CNN of TensorFlow Federated's MNIST tutorial. The softmax lives in the loss.</summary>
 public sealed class TutorialCnn : Module<Tensor, Tensor>
 {
+    [ComponentName(Name = "conv")]
     private readonly Conv2d _conv = Conv2d(1, 32, 3);
+    [ComponentName(Name = "pool")]
     private readonly MaxPool2d _pool = MaxPool2d(2);
+    [ComponentName(Name = "fc")]
     private readonly Linear _fc = Linear(32 * 13 * 13, 10);
 
     public TutorialCnn() : base(nameof(TutorialCnn))
@@ -83,10 +87,15 @@ public sealed class TutorialCnn : Module<Tensor, Tensor>
 /// <summary>"CNN" of McMahan et al. 2017: two 5x5 conv layers (32, 64), each with 2x2 max pooling, FC 512, FC 10.</summary>
 public sealed class McMahanCnn : Module<Tensor, Tensor>
 {
+    [ComponentName(Name = "conv1")]
     private readonly Conv2d _conv1 = Conv2d(1, 32, 5, padding: 2);
+    [ComponentName(Name = "conv2")]
     private readonly Conv2d _conv2 = Conv2d(32, 64, 5, padding: 2);
+    [ComponentName(Name = "pool")]
     private readonly MaxPool2d _pool = MaxPool2d(2);
+    [ComponentName(Name = "fc1")]
     private readonly Linear _fc1 = Linear(64 * 7 * 7, 512);
+    [ComponentName(Name = "fc2")]
     private readonly Linear _fc2 = Linear(512, 10);
 
     public McMahanCnn() : base(nameof(McMahanCnn))
@@ -109,8 +118,11 @@ public sealed class McMahanCnn : Module<Tensor, Tensor>
 /// <summary>"2NN" of McMahan et al. 2017: two hidden layers of 200 units with ReLU.</summary>
 public sealed class TwoNN : Module<Tensor, Tensor>
 {
+    [ComponentName(Name = "fc1")]
     private readonly Linear _fc1 = Linear(28 * 28, 200);
+    [ComponentName(Name = "fc2")]
     private readonly Linear _fc2 = Linear(200, 200);
+    [ComponentName(Name = "fc3")]
     private readonly Linear _fc3 = Linear(200, 10);
 
     public TwoNN() : base(nameof(TwoNN))
