@@ -129,7 +129,7 @@ public static class Cli
         new("availability-period", Faults, Scope.Simulate, "simulated devices: the period of the online windows (a duration: 1h)"),
         new("device-trace", Faults, Scope.Simulate, "simulated devices from a trace file (docs/device-traces.md)"),
 
-        new("output", Output, Scope.SimulateAndServer, "folder for metrics.csv, metrics.jsonl and model.pt"),
+        new("output", Output, Scope.SimulateAndServer, "folder for the run's results: metrics, settings.conf, model.pt and model.safetensors, plot.png, TensorBoard events, checkpoint"),
         new("overwrite", Output, Scope.SimulateAndServer, "replace an earlier run's results in --output (true/false)"),
 
         new("cluster.host", Cluster, Scope.Nodes, "this node's host name or address, as the other nodes reach it"),

@@ -215,7 +215,15 @@ public static class ClusterCommands
             _term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, signal =>
             {
                 signal.Cancel = true;
-                _source.Cancel();
+                try
+                {
+                    _source.Cancel();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // The node had stopped already: System.CommandLine's own SIGTERM handler ran first and cancelled
+                    // the command, which returned and disposed of this signal while this handler was being dispatched.
+                }
             });
         }
 
