@@ -467,20 +467,8 @@ public sealed class ReportTests
 
     private static (int Exit, string Error) Akkafed(string workingDirectory, params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "akkafed.dll"));
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(1)), "akkafed plot did not exit within a minute");
-        Assert.DoesNotContain("   at ", error.Result);
-        return (process.ExitCode, error.Result.TrimEnd());
+        var (exit, _, error) = SimulateTests.AkkafedIn(workingDirectory, args);
+        Assert.DoesNotContain("   at ", error);
+        return (exit, error.TrimEnd());
     }
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using AkkaFed.Host;
 using AkkaFed.Model;
 using AkkaFed.Tests;
@@ -96,17 +95,15 @@ public sealed class RunOutputTests(ITestOutputHelper log)
             Simulate(folder.Path, output, default, ("rounds", "1"), ("min-clients", "4"), ("dropout-fraction", "0.5")));
         Assert.Contains("none of the 1 rounds succeeded", failed.Message);
 
-        var csv = File.ReadAllLines(folder.File("metrics.csv"));
-        var header = csv[0].Split(',');
-        var fields = ParseCsvLine(csv[1]);
-        var row = header.Zip(fields).ToDictionary(pair => pair.First, pair => pair.Second);
-        Assert.Equal("false", row["succeeded"]);
+        // Read as the plot reads it: a CSV parser that honours the failure's quotes.
+        var csv = Reports.MetricsCsv.ReadFolder(folder.Path);
+        Assert.Equal("false", csv.Text("succeeded", 0));
         foreach (var column in new[] { "loss", "accuracy", "test_loss", "test_accuracy" })
         {
-            Assert.Equal("", row[column]);
+            Assert.Equal("", csv.Text(column, 0));
         }
-        Assert.Equal("0", row["participants"]);
-        Assert.Contains("min-clients is 4", row["failure"]);
+        Assert.Equal("0", csv.Text("participants", 0));
+        Assert.Contains("min-clients is 4", csv.Text("failure", 0));
         Assert.Single(output.ToString().Split('\n'), line => line.Contains("FAILED"));
     }
 
@@ -210,37 +207,6 @@ public sealed class RunOutputTests(ITestOutputHelper log)
         var longer = ConfigLoader.Load(folder.File(RunFolder.SettingsFile), new Dictionary<string, string> { ["rounds"] = "2" });
         Assert.Equal(0, await SimulateCommand.RunAsync(longer, new StringWriter(), CancellationToken.None, folder.Path));
         Assert.Equal(3, File.ReadAllLines(folder.File("metrics.csv")).Length);
-    }
-
-    private static string[] ParseCsvLine(string line)
-    {
-        var fields = new List<string>();
-        var field = new StringBuilder();
-        bool quoted = false;
-        for (int i = 0; i < line.Length; i++)
-        {
-            char c = line[i];
-            if (quoted && c == '"' && i + 1 < line.Length && line[i + 1] == '"')
-            {
-                field.Append('"');
-                i++;
-            }
-            else if (c == '"')
-            {
-                quoted = !quoted;
-            }
-            else if (c == ',' && !quoted)
-            {
-                fields.Add(field.ToString());
-                field.Clear();
-            }
-            else
-            {
-                field.Append(c);
-            }
-        }
-        fields.Add(field.ToString());
-        return fields.ToArray();
     }
 
     /// <summary>A console that presses Ctrl-C when a line starting with <paramref name="prefix"/> is printed.</summary>

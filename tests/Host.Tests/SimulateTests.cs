@@ -159,9 +159,16 @@ public sealed class SimulateTests
     }
 
     /// <summary>Runs <c>akkafed</c> with <paramref name="args"/> to its end: its exit code, and what it printed.</summary>
-    internal static (int Exit, string Output, string Error) Akkafed(params string[] args)
+    internal static (int Exit, string Output, string Error) Akkafed(params string[] args) => AkkafedIn(null, args);
+
+    /// <summary>As <see cref="Akkafed"/>, run from <paramref name="workingDirectory"/> (null: the test's own).</summary>
+    internal static (int Exit, string Output, string Error) AkkafedIn(string? workingDirectory, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (workingDirectory is not null)
+        {
+            start.WorkingDirectory = workingDirectory;
+        }
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "akkafed.dll"));
         foreach (var arg in args)
         {

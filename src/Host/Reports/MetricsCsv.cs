@@ -32,6 +32,10 @@ public sealed class MetricsCsv
 
     public bool HasColumn(string column) => _columns.ContainsKey(column);
 
+    /// <summary>The text of one cell (row 0 is the first round's); empty where the column is missing.</summary>
+    public string Text(string column, int row) =>
+        _columns.TryGetValue(column, out int index) && index < _rows[row].Length ? _rows[row][index] : "";
+
     /// <summary>The column's values, row by row: null where the cell is empty or the column is missing.</summary>
     public double?[] Values(string column)
     {
