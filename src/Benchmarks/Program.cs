@@ -41,9 +41,24 @@ registered.Validators.Add(result =>
     }
 });
 
+var mallocCompare = new Option<int?>("--malloc-compare")
+{
+    Description = "throughput only: the centralized floor and evaluation at batch 1000 with glibc's malloc tuning off and on, " +
+                  "alternately in this many pairs of fresh processes; prints the medians and their ratio",
+};
+mallocCompare.Validators.Add(result =>
+{
+    if (result.GetValueOrDefault<int?>() is < 1 and int bad)
+    {
+        result.AddError($"--malloc-compare {bad}: at least one pair of processes is measured");
+    }
+});
+// The child of --malloc-compare: the floor alone, with a line the parent reads.
+var floorOnly = new Option<bool>("--floor-only") { Hidden = true };
+
 var root = new RootCommand("Measure AkkaFed against its targets (see BENCHMARKS.md). Exits 1 when a run breaks one of its checks.")
 {
-    suite, quick, rounds, targets, registered,
+    suite, quick, rounds, targets, registered, mallocCompare, floorOnly,
 };
 root.Validators.Add(result =>
 {
@@ -55,6 +70,10 @@ root.Validators.Add(result =>
     if (chosen == "scale" && result.GetValue(rounds) is < 10 and int few)
     {
         result.AddError($"--rounds {few}: memory-growth compares the last round with round 10, so the scale suite needs at least 10");
+    }
+    if (chosen != "throughput" && (result.GetResult(mallocCompare) is not null || result.GetValue(floorOnly)))
+    {
+        result.AddError("--malloc-compare measures the throughput suite's centralized floor: use it with --suite throughput");
     }
     if (chosen == "cluster" && result.GetValue(quick))
     {
@@ -93,6 +112,19 @@ root.SetAction(async (parse, cancel) =>
             if (parse.GetValue(rounds) is int r)
             {
                 setup = setup with { Rounds = r };
+            }
+            if (parse.GetValue(floorOnly))
+            {
+                return await Cli.Guard(() => Task.FromResult(ThroughputBenchmark.FloorOnly(setup, Console.Out)));
+            }
+            if (parse.GetValue(mallocCompare) is int pairs)
+            {
+                var child = new List<string> { "--suite", "throughput", "--rounds", $"{setup.Rounds}" };
+                if (parse.GetValue(quick))
+                {
+                    child.Add("--quick");
+                }
+                return await Cli.Guard(() => ThroughputBenchmark.CompareMallocAsync(child, pairs, Console.Out));
             }
             return await Cli.Guard(() => ThroughputBenchmark.RunAsync(setup, Console.Out));
     }

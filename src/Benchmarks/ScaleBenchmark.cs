@@ -114,7 +114,7 @@ public static class ScaleBenchmark
     /// <summary>Measures the <paramref name="targets"/>, printing each figure as it comes.</summary>
     public static async Task<Report> MeasureAsync(Sizes sizes, IReadOnlyCollection<ScaleTarget> targets, TextWriter output)
     {
-        output.WriteLine($"scale benchmark: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 1e9:F0} GB");
+        output.WriteLine($"scale benchmark: {Machine.Describe()}, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 1e9:F0} GB");
         var figures = new List<Figure>();
         var checks = new List<Check>();
         if (targets.Contains(ScaleTarget.Throughput))

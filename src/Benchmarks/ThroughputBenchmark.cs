@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Reflection;
+using System.Text.RegularExpressions;
 using AkkaFed.Actors;
 using AkkaFed.Host;
 using AkkaFed.Host.Data;
@@ -125,6 +127,132 @@ public static class ThroughputBenchmark
             weights = FederatedAveraging.ApplyServerSgd(weights, result.Delta, 1.0);
         }
         return (double)samples.Length * o.Epochs * o.Rounds / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>One child's figures for <see cref="CompareMallocAsync"/>: the centralized floor, evaluation at
+    /// batch 1,000 (samples/s), and what <see cref="NativeHeap.Tune"/> did in that process.</summary>
+    public sealed record Floor(double Centralized, double Evaluation, NativeHeap.TuningOutcome Malloc);
+
+    private const string FloorLine = "floor-only:";
+    private const int EvaluationBatch = 1000;
+    private const int EvaluationSamples = 2000;
+
+    /// <summary>
+    /// <c>--floor-only</c>: the centralized floor and evaluation at batch 1,000 alone, and a line that
+    /// <see cref="CompareMallocAsync"/> reads. Evaluation at large batches is where glibc's default thresholds cost
+    /// most: each batch's activations are fresh pages from the kernel.
+    /// </summary>
+    public static int FloorOnly(Setup o, TextWriter output)
+    {
+        var malloc = NativeHeap.Tune();
+        var data = DatasetCatalog.Load(o.Dataset, null, DatasetCatalog.DefaultCacheDir(), o.Seed, output.WriteLine);
+        var partitions = Partitioner.Split(PartitionKind.Iid, data.Train.Labels, o.Clients, o.SamplesPerClient, o.Seed);
+        var shared = partitions.Take(o.ClientsPerRound).SelectMany(p => p).ToArray();
+        double centralized;
+        using (var train = new TensorData(data.Train))
+        {
+            centralized = CentralizedFloor(o, train, shared, output);
+        }
+        double evaluation;
+        using (var test = new TensorData(data.Test))
+        using (var lease = TorchThreads.Acquire(o.Threads))
+        using (var trainer = new LocalTrainer(o.Model))
+        {
+            var weights = InitialWeights.Create(o.Model, o.Seed);
+            var rows = Enumerable.Range(0, Math.Min(EvaluationSamples, test.Count)).ToArray();
+            trainer.Evaluate(weights, test, rows, EvaluationBatch); // warm-up
+            var times = Enumerable.Range(0, 3).Select(_ =>
+            {
+                var clock = Stopwatch.StartNew();
+                trainer.Evaluate(weights, test, rows, EvaluationBatch);
+                return clock.Elapsed.TotalSeconds;
+            }).Order().ToArray();
+            evaluation = rows.Length / times[1];
+        }
+        output.WriteLine(Row("evaluation", evaluation, $"batch {EvaluationBatch}, {o.Threads} intra-op threads, median of 3"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{FloorLine} centralized={centralized:F1} evaluation={evaluation:F1} malloc={malloc}"));
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>--malloc-compare N</c>: <see cref="FloorOnly"/> in 2N fresh processes, alternately with the malloc tuning
+    /// off (<c>AKKAFED_MALLOC_TUNING=off</c>) and on, the order swapped each repetition so that a drift of the
+    /// machine falls on both alike; then the medians and their ratio. Fresh processes, because glibc's thresholds
+    /// cannot be put back to their dynamic defaults once set.
+    /// </summary>
+    public static async Task<int> CompareMallocAsync(IReadOnlyList<string> childArguments, int repetitions, TextWriter output)
+    {
+        output.WriteLine($"malloc tuning, off against on: {repetitions} repetitions, each a fresh process; {Machine.Describe()}");
+        var off = new List<Floor>();
+        var on = new List<Floor>();
+        var checks = new List<Check>();
+        for (int k = 0; k < repetitions; k++)
+        {
+            foreach (bool tuned in k % 2 == 0 ? new[] { false, true } : new[] { true, false })
+            {
+                var (floor, text) = await RunChildAsync(childArguments, tuned);
+                checks.Add(new Check($"malloc {(tuned ? "on" : "off")}, repetition {k + 1}: the child ran and reported its floor", floor is not null,
+                    floor is null ? text : "exit 0"));
+                if (floor is null)
+                {
+                    continue;
+                }
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {k + 1} malloc {(tuned ? "on " : "off")}: centralized {floor.Centralized,7:F0} samples/s, evaluation {floor.Evaluation,7:F0} samples/s ({floor.Malloc})"));
+                (tuned ? on : off).Add(floor);
+                var expected = tuned ? NativeHeap.TuningOutcome.Applied : NativeHeap.TuningOutcome.Disabled;
+                if (NativeHeap.Decide(Environment.GetEnvironmentVariable, OperatingSystem.IsLinux()) == NativeHeap.TuningOutcome.Applied)
+                {
+                    checks.Add(new Check($"malloc {(tuned ? "on" : "off")}, repetition {k + 1}: the tuning was {expected}", floor.Malloc == expected, $"{floor.Malloc}"));
+                }
+            }
+        }
+        if (off.Count > 0 && on.Count > 0)
+        {
+            double centralized = Median(on.Select(f => f.Centralized)) / Median(off.Select(f => f.Centralized));
+            double evaluation = Median(on.Select(f => f.Evaluation)) / Median(off.Select(f => f.Evaluation));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"medians, off -> on: centralized {Median(off.Select(f => f.Centralized)):F0} -> {Median(on.Select(f => f.Centralized)):F0} samples/s = {centralized:F2}x; " +
+                $"evaluation at batch {EvaluationBatch} {Median(off.Select(f => f.Evaluation)):F0} -> {Median(on.Select(f => f.Evaluation)):F0} samples/s = {evaluation:F2}x"));
+            checks.Add(Check.FinitePositive("malloc tuning: ratio of the centralized floors, on / off", centralized));
+        }
+        return Check.Report(checks, output);
+    }
+
+    private static async Task<(Floor? Floor, string Text)> RunChildAsync(IReadOnlyList<string> arguments, bool tuned)
+    {
+        string self = Environment.ProcessPath!;
+        var start = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
+        {
+            start.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
+        }
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        start.ArgumentList.Add("--floor-only");
+        start.Environment[NativeHeap.TuningVariable] = tuned ? "on" : "off";
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        string text = await stdout + await stderr;
+        var line = Regex.Match(text, $@"{FloorLine} centralized=(\S+) evaluation=(\S+) malloc=(\w+)");
+        if (process.ExitCode != 0 || !line.Success)
+        {
+            return (null, $"exit {process.ExitCode}: {text.Trim()}");
+        }
+        return (new Floor(
+            double.Parse(line.Groups[1].Value, CultureInfo.InvariantCulture),
+            double.Parse(line.Groups[2].Value, CultureInfo.InvariantCulture),
+            Enum.Parse<NativeHeap.TuningOutcome>(line.Groups[3].Value)), text);
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     private static string Row(string name, double samplesPerSecond, string how) =>

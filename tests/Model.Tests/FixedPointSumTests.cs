@@ -211,4 +211,122 @@ public sealed class FixedPointSumTests
         next.Add(Enumerable.Repeat(1f, 1000).ToArray(), 1);
         Assert.All(next.Sum(), value => Assert.Equal(1.0, value));
     }
+
+    public static TheoryData<VectorWidth> VectorWidths => new() { VectorWidth.Bits128, VectorWidth.Bits256, VectorWidth.Bits512 };
+
+    /// <summary>
+    /// The same updates added at <paramref name="width"/>: the exact words after each, whether each was refused, and
+    /// the largest-term bound as the carry count shows it.
+    /// </summary>
+    private static (List<Int128[]> Words, List<bool> Refused, int Normalisations) Run(
+        VectorWidth width, int length, IEnumerable<(float[] Values, long Weight)> updates)
+    {
+        using var sum = new FixedPointSum(length, width);
+        var words = new List<Int128[]>();
+        var refused = new List<bool>();
+        foreach (var (values, weight) in updates)
+        {
+            try
+            {
+                sum.Add(values, weight);
+                refused.Add(false);
+            }
+            catch (ArgumentException)
+            {
+                refused.Add(true);
+            }
+            words.Add(sum.Words());
+        }
+        return (words, refused, sum.Normalisations);
+    }
+
+    private static void AssertSameAsScalar(VectorWidth width, int length, (float[] Values, long Weight)[] updates)
+    {
+        var scalar = Run(VectorWidth.Scalar, length, updates);
+        var vector = Run(width, length, updates);
+
+        Assert.Equal(scalar.Refused, vector.Refused);
+        Assert.Equal(scalar.Normalisations, vector.Normalisations);
+        for (int k = 0; k < updates.Length; k++)
+        {
+            Assert.True(scalar.Words[k].SequenceEqual(vector.Words[k]), $"{width}, length {length}: words differ after update {k}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(VectorWidths))]
+    public void Every_vector_width_gives_the_scalar_words_on_random_data_at_every_length(VectorWidth width)
+    {
+        // Lengths below, at and around each width's 4, 8 and 16 floats, and a long one: every body and tail.
+        var random = new Random(21);
+        foreach (int length in new[] { 0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 1003 })
+        {
+            var updates = Enumerable.Range(0, 12)
+                .Select(_ => (Values: RandomVector(random, length, Math.ScaleB(1, random.Next(-30, 8))), Weight: (long)random.Next(1, 100_000)))
+                .ToArray();
+            AssertSameAsScalar(width, length, updates);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(VectorWidths))]
+    public void Every_vector_width_gives_the_scalar_words_at_the_edges(VectorWidth width)
+    {
+        const int length = 37; // 2 x 16 + 5, 4 x 8 + 5, 9 x 4 + 1: a tail at every width
+        float limit = (float)FixedPointSum.MaxWeightedValue;
+        float tie = (float)Math.ScaleB(1, -33); // times 2^32 is 0.5: a tie, rounded to even
+        var special = new[]
+        {
+            limit, -limit, MathF.BitIncrement(limit), -MathF.BitIncrement(limit), MathF.BitDecrement(limit),
+            float.NaN, float.PositiveInfinity, float.NegativeInfinity, 0f, -0f, float.Epsilon, -float.Epsilon,
+            524_288f, -524_288f, MathF.BitDecrement(524_288f), MathF.BitIncrement(524_288f), // terms about 2^51
+            tie, 3 * tie, -tie, -3 * tie, 5 * tie, float.MaxValue, float.MinValue, limit / 1024, limit / 3,
+        };
+        var random = new Random(4);
+        var updates = new List<(float[] Values, long Weight)>();
+        for (int k = 0; k < 400; k++)
+        {
+            var values = RandomVector(random, length, 1);
+            // A few special values at random places, in the vector body or the tail.
+            for (int j = random.Next(0, 4); j > 0; j--)
+            {
+                values[random.Next(length)] = special[random.Next(special.Length)];
+            }
+            long weight = random.Next(4) switch { 0 => 1, 1 => 1024, 2 => 3, _ => random.Next(1, 5000) };
+            updates.Add((values, weight));
+        }
+        // Every special value alone at every position, weight 1: refused or added alike.
+        foreach (float value in special)
+        {
+            for (int position = 0; position < length; position++)
+            {
+                var values = new float[length];
+                values[position] = value;
+                updates.Add((values, 1));
+            }
+        }
+        // Enough terms near the limit to carry into the high words several times.
+        for (int k = 0; k < 100; k++)
+        {
+            updates.Add((Enumerable.Range(0, length).Select(i => (i + k) % 2 == 0 ? limit : limit / 2).ToArray(), 1));
+        }
+
+        var scalar = Run(VectorWidth.Scalar, length, updates);
+        Assert.Contains(true, scalar.Refused);
+        Assert.Contains(false, scalar.Refused);
+        Assert.True(scalar.Normalisations > 1, "the test must make the low words carry");
+        AssertSameAsScalar(width, length, updates.ToArray());
+    }
+
+    [Fact]
+    public void A_sum_uses_the_widest_vectors_the_hardware_accelerates()
+    {
+        var expected = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? VectorWidth.Bits512
+            : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? VectorWidth.Bits256
+            : System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated ? VectorWidth.Bits128
+            : VectorWidth.Scalar;
+
+        Assert.Equal(expected, FixedPointSum.Widest);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new FixedPointSum(1, (VectorWidth)64));
+    }
 }

@@ -49,6 +49,7 @@ public sealed class FixedPointSum : IDisposable
     private const double Ceiling = 4_611_686_018_427_387_904; // 2^62, well inside a long
 
     private readonly int _length;
+    private readonly VectorWidth _width;
     // Rented, so possibly longer than _length; only the first _length words are used. Null once disposed.
     private long[]? _low;
     private long[]? _high;
@@ -56,11 +57,34 @@ public sealed class FixedPointSum : IDisposable
     private double _bound;
 
     public FixedPointSum(int length)
+        : this(length, Widest)
+    {
+    }
+
+    /// <summary>A sum that adds in vectors of <paramref name="width"/> bits: for tests, which run every width's path
+    /// on one machine. A width the hardware does not accelerate still gives the same bits, only slower.</summary>
+    internal FixedPointSum(int length, VectorWidth width)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
+        if (!Enum.IsDefined(width))
+        {
+            throw new ArgumentOutOfRangeException(nameof(width), width, "not a vector width");
+        }
         _length = length;
+        _width = width;
         _low = Rent(length);
     }
+
+    /// <summary>
+    /// The widest vectors the hardware accelerates, which every sum uses: 512 bits with AVX-512, 256 with AVX2,
+    /// 128 with SSE or NEON (ARM), none otherwise. A wider vector type without hardware support runs in software,
+    /// several times slower than the scalar loop.
+    /// </summary>
+    public static VectorWidth Widest { get; } =
+        Vector512.IsHardwareAccelerated ? VectorWidth.Bits512
+        : Vector256.IsHardwareAccelerated ? VectorWidth.Bits256
+        : Vector128.IsHardwareAccelerated ? VectorWidth.Bits128
+        : VectorWidth.Scalar;
 
     /// <summary>Values per vector.</summary>
     public int Length => _length;
@@ -93,11 +117,11 @@ public sealed class FixedPointSum : IDisposable
         }
 
         double scale = weight * Unit;
-        double largest = Accumulate(values, scale, low, subtract: false);
+        double largest = Accumulate(values, scale, low, subtract: false, _width);
         if (!(largest <= MaxTerm))
         {
             // Subtracting the very same terms restores every word exactly, even one that wrapped around.
-            Accumulate(values, scale, low, subtract: true);
+            Accumulate(values, scale, low, subtract: true, _width);
             throw new ArgumentException(
                 $"a value is not finite or out of the aggregator's range: |value * weight| must be at most {MaxWeightedValue:N0} (weight {weight})",
                 nameof(values));
@@ -134,6 +158,18 @@ public sealed class FixedPointSum : IDisposable
             mean[i] = (float)(Total(low, i) / total);
         }
         return mean;
+    }
+
+    /// <summary>The exact integer sums, in units of 2^-32, whatever way they are split into words: for tests.</summary>
+    internal Int128[] Words()
+    {
+        var low = Low;
+        var words = new Int128[_length];
+        for (int i = 0; i < words.Length; i++)
+        {
+            words[i] = (_high is null ? 0 : (Int128)_high[i] << FractionBits) + low[i];
+        }
+        return words;
     }
 
     /// <summary>
@@ -197,23 +233,48 @@ public sealed class FixedPointSum : IDisposable
     }
 
     /// <summary>
-    /// <c>sums[i] += round(values[i] * scale)</c> (or <c>-=</c>), vectorised; returns the largest |term|, or
-    /// infinity when a term is not finite or is beyond <see cref="MaxTerm"/> (the terms were still added).
-    /// The vector and scalar loops round alike (to nearest, ties to even) and convert alike (exactly, in range).
+    /// <c>sums[i] += round(values[i] * scale)</c> (or <c>-=</c>) in vectors of <paramref name="width"/> bits, then
+    /// one by one; returns the largest |term|, or infinity when a term is not finite or is beyond
+    /// <see cref="MaxTerm"/> (the terms were still added). Every width gives the same words and the same largest term
+    /// for an update in range: each rounds to nearest, ties to even, and converts exactly. Out of range, the words
+    /// may differ between widths but not between the adding and the subtracting pass of one update, which is all
+    /// that restoring them needs.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static double Accumulate(ReadOnlySpan<float> values, double scale, Span<long> sums, bool subtract)
+    private static double Accumulate(ReadOnlySpan<float> values, double scale, Span<long> sums, bool subtract, VectorWidth width)
     {
         // (term ^ sign) - sign is term, or -term when sign is all ones; exact in two's complement, even wrapping.
         long sign = subtract ? -1 : 0;
+        var (i, largest, finite) = width switch
+        {
+            VectorWidth.Bits512 => Accumulate512(values, scale, sums, sign),
+            VectorWidth.Bits256 => Accumulate256(values, scale, sums, sign),
+            VectorWidth.Bits128 => Accumulate128(values, scale, sums, sign),
+            _ => (0, 0.0, true),
+        };
+        for (; i < values.Length; i++)
+        {
+            double term = Math.Round(values[i] * scale);
+            finite &= Math.Abs(term) <= MaxTerm;
+            largest = Math.Max(largest, Math.Abs(term));
+            sums[i] += ((long)term ^ sign) - sign;
+        }
+        return finite ? largest : double.PositiveInfinity;
+    }
+
+    // The three loops are one loop at three widths. Each returns the values it consumed, the largest |term| and
+    // whether every term was within MaxTerm (NaN compares false, so a NaN term is out of range).
+
+    private static (int Done, double Largest, bool Finite) Accumulate512(ReadOnlySpan<float> values, double scale, Span<long> sums, long sign)
+    {
         ref float source = ref MemoryMarshal.GetReference(values);
         ref long target = ref MemoryMarshal.GetReference(sums);
-        int i = 0;
         var factor = Vector512.Create(scale);
         var limit = Vector512.Create(MaxTerm);
         var signs = Vector512.Create(sign);
         var largest = Vector512<double>.Zero;
         var inRange = Vector512<long>.AllBitsSet;
+        int i = 0;
         for (; i <= values.Length - Vector512<float>.Count; i += Vector512<float>.Count)
         {
             var (lower, upper) = Vector512.Widen(Vector512.LoadUnsafe(ref source, (nuint)i));
@@ -222,26 +283,143 @@ public sealed class FixedPointSum : IDisposable
             var lowerAbs = Vector512.Abs(lower);
             var upperAbs = Vector512.Abs(upper);
             inRange &= (Vector512.LessThanOrEqual(lowerAbs, limit) & Vector512.LessThanOrEqual(upperAbs, limit)).AsInt64();
-            largest = Vector512.Max(largest, Vector512.Max(lowerAbs, upperAbs));
+            largest = Vector512.MaxNative(largest, Vector512.MaxNative(lowerAbs, upperAbs));
+            // AVX-512 converts double to long in hardware (exact for an integer in range).
             var lowerSum = Vector512.LoadUnsafe(ref target, (nuint)i) + ((Vector512.ConvertToInt64(lower) ^ signs) - signs);
             var upperSum = Vector512.LoadUnsafe(ref target, (nuint)(i + Vector512<long>.Count))
                 + ((Vector512.ConvertToInt64(upper) ^ signs) - signs);
             lowerSum.StoreUnsafe(ref target, (nuint)i);
             upperSum.StoreUnsafe(ref target, (nuint)(i + Vector512<long>.Count));
         }
-        bool finite = inRange == Vector512<long>.AllBitsSet;
         double result = 0;
         for (int lane = 0; lane < Vector512<double>.Count; lane++)
         {
             result = Math.Max(result, largest[lane]);
         }
-        for (; i < values.Length; i++)
-        {
-            double term = Math.Round(values[i] * scale);
-            finite &= Math.Abs(term) <= MaxTerm;
-            result = Math.Max(result, Math.Abs(term));
-            sums[i] += ((long)term ^ sign) - sign;
-        }
-        return finite ? result : double.PositiveInfinity;
+        return (i, result, inRange == Vector512<long>.AllBitsSet);
     }
+
+    private static (int Done, double Largest, bool Finite) Accumulate256(ReadOnlySpan<float> values, double scale, Span<long> sums, long sign)
+    {
+        ref float source = ref MemoryMarshal.GetReference(values);
+        ref long target = ref MemoryMarshal.GetReference(sums);
+        var factor = Vector256.Create(scale);
+        var limit = Vector256.Create(MaxTerm);
+        var signs = Vector256.Create(sign);
+        var largest = Vector256<double>.Zero;
+        var inRange = Vector256<long>.AllBitsSet;
+        var small = Vector256.Create(Small);
+        int i = 0;
+        for (; i <= values.Length - Vector256<float>.Count; i += Vector256<float>.Count)
+        {
+            var (lower, upper) = Vector256.Widen(Vector256.LoadUnsafe(ref source, (nuint)i));
+            lower = Vector256.Round(lower * factor);
+            upper = Vector256.Round(upper * factor);
+            var lowerAbs = Vector256.Abs(lower);
+            var upperAbs = Vector256.Abs(upper);
+            inRange &= (Vector256.LessThanOrEqual(lowerAbs, limit) & Vector256.LessThanOrEqual(upperAbs, limit)).AsInt64();
+            var both = Vector256.MaxNative(lowerAbs, upperAbs);
+            largest = Vector256.MaxNative(largest, both);
+            var (lowerTerm, upperTerm) = Vector256.LessThanAll(both, small)
+                ? (ToInt64Small(lower), ToInt64Small(upper))
+                : (ToInt64(lower), ToInt64(upper));
+            var lowerSum = Vector256.LoadUnsafe(ref target, (nuint)i) + ((lowerTerm ^ signs) - signs);
+            var upperSum = Vector256.LoadUnsafe(ref target, (nuint)(i + Vector256<long>.Count)) + ((upperTerm ^ signs) - signs);
+            lowerSum.StoreUnsafe(ref target, (nuint)i);
+            upperSum.StoreUnsafe(ref target, (nuint)(i + Vector256<long>.Count));
+        }
+        double result = 0;
+        for (int lane = 0; lane < Vector256<double>.Count; lane++)
+        {
+            result = Math.Max(result, largest[lane]);
+        }
+        return (i, result, inRange == Vector256<long>.AllBitsSet);
+    }
+
+    private static (int Done, double Largest, bool Finite) Accumulate128(ReadOnlySpan<float> values, double scale, Span<long> sums, long sign)
+    {
+        ref float source = ref MemoryMarshal.GetReference(values);
+        ref long target = ref MemoryMarshal.GetReference(sums);
+        var factor = Vector128.Create(scale);
+        var limit = Vector128.Create(MaxTerm);
+        var signs = Vector128.Create(sign);
+        var largest = Vector128<double>.Zero;
+        var inRange = Vector128<long>.AllBitsSet;
+        var small = Vector128.Create(Small);
+        int i = 0;
+        for (; i <= values.Length - Vector128<float>.Count; i += Vector128<float>.Count)
+        {
+            var (lower, upper) = Vector128.Widen(Vector128.LoadUnsafe(ref source, (nuint)i));
+            lower = Vector128.Round(lower * factor);
+            upper = Vector128.Round(upper * factor);
+            var lowerAbs = Vector128.Abs(lower);
+            var upperAbs = Vector128.Abs(upper);
+            inRange &= (Vector128.LessThanOrEqual(lowerAbs, limit) & Vector128.LessThanOrEqual(upperAbs, limit)).AsInt64();
+            var both = Vector128.MaxNative(lowerAbs, upperAbs);
+            largest = Vector128.MaxNative(largest, both);
+            var (lowerTerm, upperTerm) = Vector128.LessThanAll(both, small)
+                ? (ToInt64Small(lower), ToInt64Small(upper))
+                : (ToInt64(lower), ToInt64(upper));
+            var lowerSum = Vector128.LoadUnsafe(ref target, (nuint)i) + ((lowerTerm ^ signs) - signs);
+            var upperSum = Vector128.LoadUnsafe(ref target, (nuint)(i + Vector128<long>.Count)) + ((upperTerm ^ signs) - signs);
+            lowerSum.StoreUnsafe(ref target, (nuint)i);
+            upperSum.StoreUnsafe(ref target, (nuint)(i + Vector128<long>.Count));
+        }
+        double result = 0;
+        for (int lane = 0; lane < Vector128<double>.Count; lane++)
+        {
+            result = Math.Max(result, largest[lane]);
+        }
+        return (i, result, inRange == Vector128<long>.AllBitsSet);
+    }
+
+    // Below AVX-512, x64 has no instruction converting double to long, and Vector256/128.ConvertToInt64 fall back to
+    // one lane at a time. An integer-valued term below 2^51 in magnitude is read exactly from the bits of
+    // (term + 1.5 * 2^52) instead, whose last place is 1 (ToInt64Small); every term of a typical update is. Up to
+    // 2^58 (MaxTerm), a term converts in two such halves: high = floor(term / 2^32) in [-2^26, 2^26] and
+    // low = term - high * 2^32 in [0, 2^32), both exact (ToInt64). Out of range either gives some other number,
+    // the same for the same term, and the choice between them depends only on the terms.
+    // MaxNative equals Max for the absolute values of numbers (no -0); it differs only for NaN, which is refused.
+    private const double Magic = 6_755_399_441_055_744; // 1.5 * 2^52
+    private const double InverseUnit = 1.0 / Unit;
+    private const double Small = 2_251_799_813_685_248; // 2^51
+
+    private static Vector256<long> ToInt64Small(Vector256<double> term)
+    {
+        var magic = Vector256.Create(Magic);
+        return (term + magic).AsInt64() - magic.AsInt64();
+    }
+
+    private static Vector128<long> ToInt64Small(Vector128<double> term)
+    {
+        var magic = Vector128.Create(Magic);
+        return (term + magic).AsInt64() - magic.AsInt64();
+    }
+
+    private static Vector256<long> ToInt64(Vector256<double> term)
+    {
+        var magic = Vector256.Create(Magic);
+        var high = Vector256.Floor(term * Vector256.Create(InverseUnit));
+        var low = term - high * Vector256.Create(Unit);
+        var magicBits = magic.AsInt64();
+        return (((high + magic).AsInt64() - magicBits) << FractionBits) + ((low + magic).AsInt64() - magicBits);
+    }
+
+    private static Vector128<long> ToInt64(Vector128<double> term)
+    {
+        var magic = Vector128.Create(Magic);
+        var high = Vector128.Floor(term * Vector128.Create(InverseUnit));
+        var low = term - high * Vector128.Create(Unit);
+        var magicBits = magic.AsInt64();
+        return (((high + magic).AsInt64() - magicBits) << FractionBits) + ((low + magic).AsInt64() - magicBits);
+    }
+}
+
+/// <summary>The width of the vectors <see cref="FixedPointSum"/> adds in; every width gives the same bits.</summary>
+public enum VectorWidth
+{
+    Scalar = 0,
+    Bits128 = 128,
+    Bits256 = 256,
+    Bits512 = 512,
 }

@@ -47,6 +47,8 @@ public sealed class LocalTrainer : IDisposable
     private readonly nn.Module<Tensor, Tensor> _model;
     private readonly float[] _scratch;
 
+    static LocalTrainer() => NativeHeap.Tune(); // glibc's thresholds, once, before the first model allocates
+
     public LocalTrainer(ModelKind kind)
     {
         Kind = kind;
