@@ -102,9 +102,6 @@ public static class SimulateCommand
             string modelPath = SaveResults(final, completed);
             output.WriteLine($"Done in {clock.Elapsed.TotalSeconds:F1}s. Metrics: {metrics.CsvPath}, {metrics.JsonLinesPath}. Model: {modelPath}. " +
                              $"Plot: {Reports.RunPlot.WriteAfterRun(folder.Path, output)}");
-            // A run whose every round failed trained nothing, even when it stayed under max-failed-rounds: it failed.
-            return completed.Any(round => round.Succeeded) ? 0
-                : throw new FederationException($"none of the {completed.Count} rounds succeeded; the last failed with: {completed[^1].FailureReason}");
         }
         catch (OperationCanceledException)
         {
@@ -123,6 +120,10 @@ public static class SimulateCommand
             output.WriteLine($"Model and checkpoint of the last completed round: {SaveResults(state, rounds)}, {folder.CheckpointDirectory}");
             throw;
         }
+
+        // A run whose every round failed trained nothing, even when it stayed under max-failed-rounds: it failed.
+        return completed.Any(round => round.Succeeded) ? 0
+            : throw new FederationException($"none of the {completed.Count} rounds succeeded; the last failed with: {completed[^1].FailureReason}");
 
         (FederatedState, List<RoundMetrics>) Snapshot()
         {
