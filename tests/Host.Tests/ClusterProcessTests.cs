@@ -61,8 +61,12 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
             // Both client nodes Up before the kill: the resolver does not count members still joining.
             await a.WaitForLine(@"^this node is up in the cluster$", TimeSpan.FromSeconds(120));
             await b.WaitForLine(@"^this node is up in the cluster$", TimeSpan.FromSeconds(120));
-            // Round 1 may start with the clients of one node only, if the other joins after a round-deadline.
-            var full = await server.WaitForLine(@"^Round (\d+): .*clients=4/4", TimeSpan.FromSeconds(120));
+            // Then a round with all four clients that ends from now on: round `killed` is the next one. (Round 1 may
+            // start with the clients of one node only, if the other joins after a round-deadline.)
+            int printed = server.Lines.Select(line => System.Text.RegularExpressions.Regex.Match(line, @"^Round (\d+):"))
+                .Where(match => match.Success).Select(match => int.Parse(match.Groups[1].Value)).DefaultIfEmpty(0).Max();
+            var full = await server.WaitForLine(@"^Round (\d+): .*clients=4/4", TimeSpan.FromSeconds(120),
+                where: round => int.Parse(round.Groups[1].Value) > printed);
             int killed = int.Parse(System.Text.RegularExpressions.Regex.Match(full, @"^Round (\d+)").Groups[1].Value) + 1;
             a.Kill(); // round `killed` is in flight, with node A's two clients selected
 
@@ -103,6 +107,10 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
         using var a = Start("client-a", new[] { "client", "--port", "0" }.Concat(shared).Concat(kits.NodeArguments("client-0", insecure: false)).ToArray());
         using var b = Start("client-b", new[] { "client", "--port", "0" }.Concat(shared).Concat(kits.NodeArguments("client-1", insecure: false)).ToArray());
 
+        // Both client nodes Up before the pause: the resolver does not count members still joining, and with B joining
+        // the server and the paused A would be one against one, a tie that A's lower address may win.
+        await a.WaitForLine(@"^this node is up in the cluster$", TimeSpan.FromSeconds(120));
+        await b.WaitForLine(@"^this node is up in the cluster$", TimeSpan.FromSeconds(120));
         await server.WaitForLine(@"^Round \d+: .*clients=4/4", TimeSpan.FromSeconds(120));
         a.Signal("STOP");
         // Past the failure detector (4 s) and the split-brain resolver's stable-after (7 s): the cluster downs it.
