@@ -25,9 +25,13 @@ public sealed class CheckpointDriverSpec() : TestKit(ManualTime.Config)
         _folder.Dispose();
     }
 
-    private RunOptions Options(ModelKind model = ModelKind.TwoNN, int seed = 3) => new(
+    /// <param name="start">The run's initial model (<c>--initial-model</c>); null starts from the seed.</param>
+    private RunOptions Options(ModelKind model = ModelKind.TwoNN, int seed = 3, float[]? start = null) => new(
         new ServerOptions(1.0, 1, Deadline, ClientWeighting.NumExamples, 1.0, new LocalTrainingOptions(), seed),
-        model, Rounds: 5, MaxFailedRounds: 3, WaitForClients: 1, CheckpointDirectory: _folder.Path);
+        model, Rounds: 5, MaxFailedRounds: 3, WaitForClients: 1, CheckpointDirectory: _folder.Path)
+    {
+        StartingWeights = start,
+    };
 
     /// <summary>The checkpoint leading to round 3 of the run <paramref name="options"/> describe, as another server wrote it.</summary>
     private string WriteCheckpoint(RunOptions options, int round = 3)
@@ -142,5 +146,44 @@ public sealed class CheckpointDriverSpec() : TestKit(ManualTime.Config)
 
         var ended = client.ExpectMsg<RunEvents.Ended>();
         Assert.Equal((5, null), (ended.LastRound, ended.Failure));
+    }
+
+    // A run from an initial model (--initial-model): round 1 starts from its weights, and the run's fingerprint holds
+    // them, so a resume with another initial model is refused while a run from the seed matches older checkpoints.
+
+    [Fact]
+    public void Round_one_starts_from_the_initial_model_or_else_from_the_seed()
+    {
+        var start = InitialWeights.Create(ModelKind.TwoNN, seed: 77);
+
+        Assert.Same(start, Options(start: start).FirstWeights());
+        Assert.Equal(InitialWeights.Create(ModelKind.TwoNN, seed: 3), Options(start: null).FirstWeights());
+    }
+
+    [Fact]
+    public void A_run_from_the_seed_has_no_initial_model_in_its_fingerprint_and_matches_checkpoints_written_before_it_existed()
+    {
+        var fingerprint = RunFingerprint.Of(Options(start: null));
+        var older = fingerprint with { InitialModel = null };
+
+        Assert.Null(fingerprint.InitialModel);
+        Assert.Empty(fingerprint.Differences(older));
+        Assert.NotEqual(fingerprint.InitialModel, RunFingerprint.Of(Options(start: InitialWeights.Create(ModelKind.TwoNN, seed: 77))).InitialModel);
+    }
+
+    [Fact]
+    public void A_checkpoint_of_a_run_from_another_initial_model_is_refused_naming_the_setting()
+    {
+        var theirs = Options(start: InitialWeights.Create(ModelKind.TwoNN, seed: 77));
+        new CheckpointStore(_folder.Path).Save(new Checkpoint(3, new FederatedState(3, theirs.FirstWeights()),
+            Array.Empty<float[]>(), 0, Array.Empty<RoundMetrics>()) { Fingerprint = RunFingerprint.Of(theirs) });
+        var events = CreateTestProbe();
+        Sys.EventStream.Subscribe(events.Ref, typeof(RunEvents.Ended));
+
+        Sys.ActorOf(FederationDriver.Props(Options(start: InitialWeights.Create(ModelKind.TwoNN, seed: 78)), test: null));
+
+        var failure = events.ExpectMsg<RunEvents.Ended>().Failure!;
+        Assert.Contains("initial-model sha256:", failure);
+        Assert.Contains("refusing to resume", failure);
     }
 }
