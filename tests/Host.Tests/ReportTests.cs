@@ -303,7 +303,11 @@ public sealed class ReportTests
         return count;
     }
 
-    private static uint Crc32(ReadOnlySpan<byte> data)
+    /// <summary>PNG's CRC-32 (reflected polynomial 0xEDB88320).</summary>
+    private static uint Crc32(ReadOnlySpan<byte> data) => Crc(data, 0xEDB88320);
+
+    /// <summary>The reflected CRC-32 of <paramref name="data"/> with <paramref name="polynomial"/>: PNG's, or TFRecord's CRC-32C.</summary>
+    private static uint Crc(ReadOnlySpan<byte> data, uint polynomial)
     {
         uint crc = 0xFFFFFFFF;
         foreach (byte b in data)
@@ -311,7 +315,7 @@ public sealed class ReportTests
             crc ^= b;
             for (int k = 0; k < 8; k++)
             {
-                crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320 : crc >> 1;
+                crc = (crc & 1) != 0 ? (crc >> 1) ^ polynomial : crc >> 1;
             }
         }
         return ~crc;
@@ -450,16 +454,7 @@ public sealed class ReportTests
 
     private static uint MaskedCrc32C(ReadOnlySpan<byte> data)
     {
-        uint crc = 0xFFFFFFFF;
-        foreach (byte b in data)
-        {
-            crc ^= b;
-            for (int k = 0; k < 8; k++)
-            {
-                crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F63B78 : crc >> 1;
-            }
-        }
-        crc = ~crc;
+        uint crc = Crc(data, 0x82F63B78);
         return ((crc >> 15) | (crc << 17)) + 0xa282ead8U;
     }
 
