@@ -61,4 +61,11 @@ public sealed class NativeHeapTests
             Assert.Equal(expected, first);
         }
     }
+
+    [Fact]
+    public void Mkl_is_set_to_give_the_same_bits_wherever_its_buffers_lie_before_libtorch_is_touched()
+    {
+        // Set when the assembly loaded (a runner that sets MKL_CBWR itself keeps its own value, and fails this test).
+        Assert.Equal(MklReproducibility.Mode, MklReproducibility.Current);
+    }
 }
