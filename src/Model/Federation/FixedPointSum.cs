@@ -131,6 +131,67 @@ public sealed class FixedPointSum : IDisposable
         Count++;
     }
 
+    /// <summary>
+    /// Adds <c>weight * values</c> straight from their compressed form, a block at a time, with no float32 copy of
+    /// the whole vector: the same words to the last bit as adding <see cref="Compression.CompressedVector.ToFloats"/>.
+    /// Throws <see cref="ArgumentException"/>, leaving the sum unchanged, as <see cref="Add(ReadOnlySpan{float}, long)"/> does.
+    /// </summary>
+    public void Add(Compression.CompressedVector values, long weight)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        if (values.Codec == Compression.Codec.None)
+        {
+            Add(values.Values, weight);
+            return;
+        }
+        var low = Low;
+        if (values.Length != _length)
+        {
+            throw new ArgumentException($"{values.Length} values, the sum has {_length}", nameof(values));
+        }
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(weight);
+        long totalWeight = checked(TotalWeight + weight);
+        double scale = weight * Unit;
+        // The largest term is the largest decoded magnitude's, so the range is checked before a word changes.
+        double largest = Math.Round(values.MaxAbs() * scale);
+        if (!(largest <= MaxTerm))
+        {
+            throw new ArgumentException(
+                $"a value is out of the aggregator's range: |value * weight| must be at most {MaxWeightedValue:N0} (weight {weight})",
+                nameof(values));
+        }
+        if (_bound > Ceiling - MaxTerm)
+        {
+            Normalise();
+        }
+        if (values.Codec == Compression.Codec.TopK)
+        {
+            // Only the kept values have terms; every other term is round(0) = 0.
+            var indices = values.Indices!;
+            var kept = values.Values!;
+            for (int k = 0; k < indices.Length; k++)
+            {
+                low[indices[k]] += (long)Math.Round(kept[k] * scale);
+            }
+        }
+        else
+        {
+            Span<float> block = stackalloc float[DecodeBlock];
+            for (int start = 0; start < _length; start += DecodeBlock)
+            {
+                var decoded = block[..Math.Min(DecodeBlock, _length - start)];
+                values.DecodeRange(start, decoded);
+                Accumulate(decoded, scale, low.Slice(start, decoded.Length), subtract: false, _width);
+            }
+        }
+        _bound += largest;
+        TotalWeight = totalWeight;
+        Count++;
+    }
+
+    /// <summary>Values decoded at a time by <see cref="Add(Compression.CompressedVector, long)"/>: 4 KB on the stack.</summary>
+    private const int DecodeBlock = 1024;
+
     /// <summary>The weighted sum of the values added, each coordinate the exact sum rounded once to double.</summary>
     public double[] Sum()
     {
