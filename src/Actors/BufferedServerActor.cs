@@ -80,7 +80,13 @@ public sealed class BufferedServerActor : ReceiveActor
         public double Start { get; init; }
     }
 
-    private long ModelBytes => _state.Weights.Length * (long)sizeof(float);
+    private long ModelBytes => _options.Downlink.PayloadBytes(_state.Weights.Length);
+
+    /// <summary>The current model as it goes down, compressed as the server's would be; one encoding per fill.</summary>
+    private Model.Compression.CompressedVector Downlink() =>
+        _options.Downlink.Compresses
+            ? _options.Downlink.Encode(_state.Weights, StableSeed.Mix(_options.Seed, _state.Round, $"downlink-fit-{_schedule!.Now}"))
+            : _state.Weights;
 
     private void StartRound(RunRound run)
     {
@@ -102,14 +108,15 @@ public sealed class BufferedServerActor : ReceiveActor
     /// <summary>Sends the current model to idle online clients until concurrency are in flight; only those that deliver train.</summary>
     private void Fill()
     {
-        var sent = _schedule!.Fill(_clients.Available(), _state.Round, _clients.Examples, _options.Local.Epochs, ModelBytes);
+        var sent = _schedule!.Fill(_clients.Available(), _state.Round, _clients.Examples, _options.Local.Epochs, ModelBytes,
+            _options.Uplink.PayloadBytes(_state.Weights.Length));
         _tally = _tally with { Sent = _tally.Sent + sent.Count };
         var training = sent.Where(entry => entry.Outcome == Dispatch.Delivers).Select(entry => entry.ClientId).ToArray();
         if (training.Length == 0)
         {
             return;
         }
-        var prepared = _transfer.Prepare(new FitRequest(_state.Round, _state.Weights, _options.Local, _options.Seed));
+        var prepared = _transfer.Prepare(new FitRequest(_state.Round, Downlink(), _options.Local, _options.Seed) { Uplink = _options.Uplink });
         foreach (var clientId in training)
         {
             prepared.Tell(_clients[clientId], Self);
@@ -119,7 +126,7 @@ public sealed class BufferedServerActor : ReceiveActor
     private void OnFitResult(FitResult result)
     {
         bool valid = result.Delta.Length == _state.Weights.Length && result.Examples > 0 && _clients.MayClaim(result.ClientId, result.Examples)
-            && FederatedAveraging.AllFinite(result.Delta) && double.IsFinite(result.Loss) && double.IsFinite(result.Accuracy);
+            && result.Delta.AllFinite() && double.IsFinite(result.Loss) && double.IsFinite(result.Accuracy);
         object answer = valid ? new ClientUpdate(result.ClientId, result.Delta, result.Examples, result.Loss, result.Accuracy) : Rejected;
         Answer(result.Round, result.ClientId, Sender, answer);
     }
@@ -186,7 +193,7 @@ public sealed class BufferedServerActor : ReceiveActor
         if (answer is ClientUpdate update)
         {
             bool kept = _buffer!.Add(update, staleness: _state.Round - done.Version);
-            WeightBuffers.Get(Context.System).Return(update.Delta);
+            WeightBuffers.Get(Context.System).Return(update.Delta.Values);
             _tally = kept ? _tally : _tally with { Stale = _tally.Stale + 1 };
         }
         else if (answer is Rejected)

@@ -3,6 +3,7 @@ using Akka.Event;
 using AkkaFed.Actors.Serialization;
 using AkkaFed.Actors.Protocol;
 using AkkaFed.Actors.Security;
+using AkkaFed.Model.Compression;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Learning;
 using static AkkaFed.Actors.Protocol.Training;
@@ -15,6 +16,12 @@ namespace AkkaFed.Actors;
 /// so local training never starves the server, timers or heartbeats.
 /// </summary>
 /// <remarks>
+/// <para>
+/// State that lasts across rounds lives here, in the actor that owns the client: the top-k error-feedback
+/// residual (<see cref="UplinkEncoder"/>), made on the first compressed update. It lives as long as the actor:
+/// a client whose node restarts (or a resumed run) starts again with none, which loses at most the mass not yet
+/// sent, one update's worth, and nothing of what was sent.
+/// </para>
 /// A simulation may hold a million of these, so an idle client is kept to its fields: a plain
 /// <see cref="UntypedActor"/> (no per-instance handler tables), and the logger and the registration timer exist
 /// only while they are needed.
@@ -33,6 +40,7 @@ public sealed class ClientActor : UntypedActor
     private readonly Attack _attack;
     private IActorRef _registeredWith = ActorRefs.Nobody;
     private ICancelable? _registration;
+    private UplinkEncoder? _uplink;
 
     public ClientActor(string clientId, ReadOnlyMemory<int> shard, TensorData data, TrainerPool trainers, IActorRef server,
         SimulatedFaults faults, Attack attack)
@@ -82,7 +90,7 @@ public sealed class ClientActor : UntypedActor
             case FitRequest or EvaluateRequest:
                 // Its answer would hand this client's update (or its data's loss) to whoever asked.
                 Ignore(message, "it did not come from the server this client registered with");
-                WeightBuffers.Get(Context.System).Return(message is FitRequest fit ? fit.Weights : ((EvaluateRequest)message).Weights);
+                WeightBuffers.Get(Context.System).Return((message is FitRequest fit ? fit.Weights : ((EvaluateRequest)message).Weights).Values);
                 break;
             case ReplyLater later:
                 Transfer.Tell(later.To, later.Reply, Self);
@@ -117,6 +125,21 @@ public sealed class ClientActor : UntypedActor
         }
     }
 
+    /// <summary>
+    /// The update as the server asked for it: as it is, or compressed with rounding drawn from a stream of this
+    /// client's own for the round (so a replay sends the same bits), through the state this client keeps.
+    /// </summary>
+    private CompressedVector Compress(float[] delta, FitRequest request)
+    {
+        if (!request.Uplink.Compresses)
+        {
+            _uplink = null;
+            return delta;
+        }
+        _uplink ??= new UplinkEncoder();
+        return _uplink.Encode(delta, request.Uplink, StableSeed.Mix(request.Seed, request.Round, _clientId + "/uplink"), request.ClipNorm);
+    }
+
     private void Ignore(object message, string why) =>
         Log.Info("{0}: ignored {1} from {2}: {3}", _clientId, message.GetType().Name, Sender.Path, why);
 
@@ -146,7 +169,8 @@ public sealed class ClientActor : UntypedActor
         IFederationMessage reply;
         try
         {
-            var result = _trainers.Run(trainer => trainer.Evaluate(request.Weights, _data, _shard));
+            var weights = request.Weights.ToFloats();
+            var result = _trainers.Run(trainer => trainer.Evaluate(weights, _data, _shard));
             reply = new EvaluateResult(request.Round, _clientId, result.Loss, result.Accuracy, result.Examples);
         }
         catch (Exception e)
@@ -154,7 +178,7 @@ public sealed class ClientActor : UntypedActor
             Log.Warning("Round {0}: {1} failed to evaluate: {2}", request.Round, _clientId, e.Message);
             reply = new EvaluateFailed(request.Round, _clientId, FailureText.Bound(e.Message));
         }
-        WeightBuffers.Get(Context.System).Return(request.Weights);
+        WeightBuffers.Get(Context.System).Return(request.Weights.Values);
         Transfer.Tell(Sender, reply, Self);
     }
 
@@ -173,9 +197,10 @@ public sealed class ClientActor : UntypedActor
             // Options come over the wire: a batch of 0 or a million epochs would hold a training thread for good.
             request.Options.Validate();
             int seed = StableSeed.Mix(request.Seed, request.Round, _clientId);
-            var result = _trainers.Run(trainer => trainer.Train(request.Weights, _data, _shard.Span, request.Options, seed));
+            var weights = request.Weights.ToFloats();
+            var result = _trainers.Run(trainer => trainer.Train(weights, _data, _shard.Span, request.Options, seed));
             var delta = _attack.Corrupt(result.Delta, _clientId, request.Round);
-            reply = new FitResult(request.Round, _clientId, delta, result.Examples, result.Loss, result.Accuracy);
+            reply = new FitResult(request.Round, _clientId, Compress(delta, request), result.Examples, result.Loss, result.Accuracy);
         }
         catch (Exception e)
         {
@@ -183,7 +208,7 @@ public sealed class ClientActor : UntypedActor
             reply = new FitFailed(request.Round, _clientId, FailureText.Bound(e.Message));
         }
         // Weights that came over the wire are this client's own copy, and it is done with them.
-        WeightBuffers.Get(Context.System).Return(request.Weights);
+        WeightBuffers.Get(Context.System).Return(request.Weights.Values);
 
         if (fault == FaultKind.Straggle)
         {

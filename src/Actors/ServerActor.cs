@@ -5,6 +5,7 @@ using Akka.Event;
 using AkkaFed.Actors.Protocol;
 using AkkaFed.Actors.Security;
 using AkkaFed.Actors.Serialization;
+using AkkaFed.Model.Compression;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Learning;
 using AkkaFed.Model.Simulation;
@@ -147,13 +148,30 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         _round = Round.Open(number, plan.Clients, run.State.Weights.Length, candidates.Count, _round, plan.Keep);
         _aggregation = _strategy.BeginFit(run.State, plan.Clients);
         var asked = Plan(plan.Clients, plan.Keep, (clock, id, start) =>
-            clock.Train(number, id, _clients.Examples(id), plan.Options.Epochs, ModelBytes, start));
-        Broadcast(new FitRequest(number, run.State.Weights, plan.Options, _options.Seed), asked);
+            clock.Train(number, id, _clients.Examples(id), plan.Options.Epochs, ModelBytes, start, UpdateBytes));
+        Broadcast(new FitRequest(number, Downlink(run.State.Weights, number, "fit"), plan.Options, _options.Seed)
+        {
+            Uplink = _options.Uplink,
+            // A client that compresses clips first, so that compression works on what DP lets through.
+            ClipNorm = _options.Uplink.Compresses ? _strategy.ClipNorm(_state) : null,
+        }, asked);
         _log.Debug("Round {0}: asked {1} of {2} clients", number, asked.Count, candidates.Count);
         Record(_round);
     }
 
-    private long ModelBytes => _state.Weights.Length * (long)sizeof(float);
+    /// <summary>The bytes of the model on its way down, and of an update on its way up, for the simulated clock.</summary>
+    private long ModelBytes => _options.Downlink.PayloadBytes(_state.Weights.Length);
+
+    private long UpdateBytes => _options.Uplink.PayloadBytes(_state.Weights.Length);
+
+    /// <summary>
+    /// The global model as it goes down, compressed once for every client of the round; stochastic rounding draws
+    /// from the run's seed and the round, so a replay sends the same bits.
+    /// </summary>
+    private CompressedVector Downlink(float[] weights, int round, string phase) =>
+        _options.Downlink.Compresses
+            ? _options.Downlink.Encode(weights, StableSeed.Mix(_options.Seed, round, $"downlink-{phase}"))
+            : weights;
 
     /// <summary>Registered clients that can be selected now: on the simulated clock, those online at <paramref name="time"/>.</summary>
     private IReadOnlyList<string> Online(double time) =>
@@ -219,7 +237,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
             if (_aggregation.RetainedDeltas == retained)
             {
                 // Folded into the running sum: a delta that came over the wire goes back to the pool.
-                WeightBuffers.Get(Context.System).Return(update.Delta);
+                WeightBuffers.Get(Context.System).Return(update.Delta.Values);
             }
             return true;
         }
@@ -304,7 +322,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         // Federated evaluation: the new global model, on selected clients' own data, under the same deadline.
         _round = _round.Evaluate(evaluators);
         var asked = Plan(evaluators, evaluators.Count, (clock, id, start) => clock.Evaluate(id, _clients.Examples(id), ModelBytes, start));
-        Broadcast(new EvaluateRequest(_round.Number, _next.Weights), asked);
+        Broadcast(new EvaluateRequest(_round.Number, Downlink(_next.Weights, _round.Number, "evaluate")), asked);
         Record(_round);
     }
 

@@ -1,4 +1,5 @@
 using AkkaFed.Model;
+using AkkaFed.Model.Compression;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Learning;
 using AkkaFed.Model.Simulation;
@@ -35,6 +36,12 @@ public sealed record ServerOptions(
 
     public const int DefaultMaxClientExamples = 10_000_000;
 
+    /// <summary>How clients compress their updates: sent with every fit request, so the clients follow the server.</summary>
+    public CompressionOptions Uplink { get; init; } = CompressionOptions.None;
+
+    /// <summary>How the server compresses the global model it sends to train and to evaluate.</summary>
+    public CompressionOptions Downlink { get; init; } = CompressionOptions.None;
+
     /// <summary>The strategy these options describe; call <see cref="Validate"/> first.</summary>
     public IStrategy CreateStrategy() =>
         Strategies.Create(Strategy, Fraction, MinClients, Weighting, ServerLearningRate, Local, Seed);
@@ -59,6 +66,11 @@ public sealed record ServerOptions(
             throw new SettingsException("max-client-examples", $"must be at least 1, got {MaxClientExamples}");
         Local.Validate();
         Strategy.Validate(MinClients);
+        Uplink.Validate("compression-uplink");
+        Downlink.Validate("compression-downlink");
+        if (Downlink.Codec == Codec.TopK)
+            throw new SettingsException("compression-downlink",
+                "topk sparsifies updates, not the model: a client holds no earlier model to add a sparse difference to; use none, fp16, int8 or int4");
         if (Strategy.IsBuffered && Clock is null)
             throw new SettingsException("strategy", "fedbuff runs on the simulated clock: set clock = simulated");
         return this;

@@ -6,13 +6,14 @@ using AkkaFed.Host;
 var suite = new Option<string>("--suite")
 {
     Description = "throughput: the simulation against centralized training; cluster: one process against four on loopback; " +
-                  "scale: the scale targets; stragglers: simulated rounds with 30% slow devices against none",
+                  "scale: the scale targets; stragglers: simulated rounds with 30% slow devices against none; " +
+                  "compression: each update compression against none, bytes and accuracy",
     DefaultValueFactory = _ => "throughput",
 };
-suite.AcceptOnlyFromAmong("throughput", "cluster", "scale", "stragglers");
+suite.AcceptOnlyFromAmong("throughput", "cluster", "scale", "stragglers", "compression");
 var quick = new Option<bool>("--quick")
 {
-    Description = "throughput, scale and stragglers: seconds on synthetic data; checks that the suite runs and its checks hold, its figures mean nothing",
+    Description = "throughput, scale, stragglers and compression: seconds on synthetic data; checks that the suite runs and its checks hold, its figures mean nothing",
 };
 var rounds = new Option<int?>("--rounds") { Description = "throughput and cluster: measured rounds (default 3); stragglers: measured rounds each (default 6); scale: rounds of memory-growth (default 200)" };
 rounds.Validators.Add(result =>
@@ -105,6 +106,10 @@ root.SetAction(async (parse, cancel) =>
                 stragglers = stragglers with { Rounds = measured };
             }
             return await Cli.Guard(() => StragglerBenchmark.RunAsync(stragglers, Console.Out));
+        case "compression":
+            return await Cli.Guard(() => CompressionBenchmark.RunAsync(
+                parse.GetValue(quick) ? CompressionBenchmark.Quick : CompressionBenchmark.HeldIn,
+                parse.GetValue(rounds) ?? (parse.GetValue(quick) ? 2 : 20), parse.GetValue(quick), Console.Out));
         case "cluster":
             return await Cli.Guard(() => ClusterBenchmark.RunAsync(parse.GetValue(rounds) ?? 3, Console.Out));
         default:

@@ -393,7 +393,7 @@ public static class ScaleBenchmark
             var read = (FitResult)serializer.FromBinary(bytes, manifest);
             times["whole read"].Add(clock.Elapsed.TotalSeconds);
             wholeReadsBack &= Same(read, message);
-            WeightBuffers.Get(system).Return(read.Delta); // as the server does once it has added the update to its sum
+            WeightBuffers.Get(system).Return(read.Delta.Values); // as the server does once it has added the update to its sum
 
             // What remoting does with a large message: cut into chunks, each chunk serialized as a frame, and back.
             clock.Restart();
@@ -412,7 +412,7 @@ public static class ScaleBenchmark
                 throw new InvalidOperationException("the chunks did not reassemble into the message");
             }
             chunksReadBack &= Same(reassembled, message);
-            WeightBuffers.Get(system).Return(reassembled.Delta);
+            WeightBuffers.Get(system).Return(reassembled.Delta.Values);
         }
         checks.Add(new Check("serialization: a weight message reads back bit-identical, whole", wholeReadsBack, $"{sizes.Repeats + 1} reads"));
         checks.Add(new Check("serialization: a weight message reads back bit-identical, from its chunks", chunksReadBack,
@@ -430,7 +430,7 @@ public static class ScaleBenchmark
 
     private static bool Same(FitResult read, FitResult sent) =>
         read.Round == sent.Round && read.ClientId == sent.ClientId && read.Examples == sent.Examples &&
-        read.Loss.Equals(sent.Loss) && read.Accuracy.Equals(sent.Accuracy) && SameBits(read.Delta, sent.Delta);
+        read.Loss.Equals(sent.Loss) && read.Accuracy.Equals(sent.Accuracy) && SameBits(read.Delta.Values!, sent.Delta.Values!);
 
     private static bool SameBits(float[] a, float[] b) =>
         MemoryMarshal.AsBytes(a.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(b.AsSpan()));

@@ -53,12 +53,13 @@ public static class Cli
     internal const string Training = "Training";
     internal const string Strategy = "Strategy";
     internal const string Privacy = "Privacy";
+    internal const string CompressionGroup = "Compression";
     internal const string Faults = "Faults and simulated devices";
     internal const string Output = "Output";
     internal const string Cluster = "Cluster";
     internal const string General = "General";
 
-    private static readonly string[] GroupOrder = { Data, ModelGroup, Training, Strategy, Privacy, Faults, Output, Cluster, General };
+    private static readonly string[] GroupOrder = { Data, ModelGroup, Training, Strategy, Privacy, CompressionGroup, Faults, Output, Cluster, General };
 
     /// <summary>Every key of the <c>akkafed</c> section, as an option: its group, who reads it, and what it does.</summary>
     internal static readonly Setting[] Settings =
@@ -112,6 +113,15 @@ public static class Cli
         new("dp-target-quantile", Privacy, Scope.SimulateAndServer, "adaptive clipping: the quantile"),
         new("dp-clip-learning-rate", Privacy, Scope.SimulateAndServer, "adaptive clipping: its learning rate"),
         new("dp-clipped-count-stddev", Privacy, Scope.SimulateAndServer, "adaptive clipping: noise on the clipped count"),
+
+        new("compression", CompressionGroup, Scope.SimulateAndServer,
+            "none | fp16 | int8 | int4 | topk, both ways (topk: updates only, the model goes down as it is)"),
+        new("compression-uplink", CompressionGroup, Scope.SimulateAndServer, "client updates, if not as compression: none | fp16 | int8 | int4 | topk"),
+        new("compression-downlink", CompressionGroup, Scope.SimulateAndServer, "the model sent down, if not as compression: none | fp16 | int8 | int4"),
+        new("compression-block-size", CompressionGroup, Scope.SimulateAndServer, "int8/int4: values that share one scale"),
+        new("compression-topk", CompressionGroup, Scope.SimulateAndServer, "topk: share of the values sent, in (0, 1] (0.01 = 1%)"),
+        new("compression-error-feedback", CompressionGroup, Scope.SimulateAndServer,
+            "topk: each client adds what it did not send to its next update, true/false"),
 
         new("attack", Faults, Scope.SimulateAndClient, "misbehaving clients: none | sign-flip | scale | random | nan"),
         new("attack-fraction", Faults, Scope.SimulateAndClient, "share of clients that misbehave"),
@@ -281,6 +291,33 @@ public static class Cli
             });
         });
         return command;
+    }
+
+    /// <summary>
+    /// The run's settings for a command that starts nodes itself (cluster-demo): every server or client setting but
+    /// the cluster's own and those in <paramref name="own"/> (which the command sets), added to
+    /// <paramref name="command"/> as options. Returns what a node of <paramref name="command"/> is given: the
+    /// options on its command line that a node of that scope reads, as arguments.
+    /// </summary>
+    internal static Func<ParseResult, Scope, IEnumerable<string>> AddNodeSettings(Command command, IReadOnlySet<string> own)
+    {
+        var options = Settings
+            .Where(s => (s.Scope & Scope.Nodes) != 0 && !own.Contains(s.Key) && !s.Key.StartsWith("cluster.", StringComparison.Ordinal))
+            .Select(s => (Setting: s, Option: new Option<string?>("--" + s.Key)
+            {
+                Description = s.Help,
+                HelpName = ValueName(s.Key),
+                Arity = IsSwitch(s.Key) ? ArgumentArity.ZeroOrOne : ArgumentArity.ExactlyOne,
+            }))
+            .ToArray();
+        foreach (var (_, option) in options)
+        {
+            command.Options.Add(option);
+        }
+        return (parse, scope) => options
+            .Where(o => o.Setting.Scope.HasFlag(scope) && parse.GetResult(o.Option) is not null)
+            .SelectMany(o => new[] { "--" + o.Setting.Key, parse.GetValue(o.Option) ?? "true" })
+            .ToArray();
     }
 
     /// <summary>A setting whose value is true or false: its option may be given alone.</summary>

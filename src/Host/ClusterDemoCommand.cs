@@ -24,15 +24,24 @@ public static class ClusterDemoCommand
         {
             clientNodes, clientsPerNode, rounds, model, dataset, output, insecure,
         };
+        // The run's other settings (--compression int8, --strategy fedadam, ...) go on to the nodes that read them.
+        var settings = Cli.AddNodeSettings(command, OwnSettings);
         command.SetAction(async (parse, cancel) => await Cli.Guard(() => RunAsync(
             parse.GetValue(clientNodes), parse.GetValue(clientsPerNode), parse.GetValue(rounds),
-            parse.GetValue(model)!, parse.GetValue(dataset)!, parse.GetValue(output)!, parse.GetValue(insecure), cancel)));
+            parse.GetValue(model)!, parse.GetValue(dataset)!, parse.GetValue(output)!, parse.GetValue(insecure), cancel,
+            settings(parse, Cli.Scope.Server), settings(parse, Cli.Scope.Client))));
         return command;
     }
 
+    /// <summary>The settings this command gives its nodes itself.</summary>
+    private static readonly IReadOnlySet<string> OwnSettings =
+        new HashSet<string>(StringComparer.Ordinal) { "dataset", "model", "clients", "rounds", "round-deadline", "output" };
+
     /// <param name="insecure">Plain TCP; otherwise every node runs mutual TLS with a kit provisioned under <paramref name="output"/>.</param>
+    /// <param name="serverSettings">More arguments for the server (the run's settings, <c>--compression int8</c>).</param>
+    /// <param name="clientSettings">More arguments for each client node.</param>
     public static async Task<int> RunAsync(int clientNodes, int clientsPerNode, int rounds, string model, string dataset, string output,
-        bool insecure, CancellationToken cancel)
+        bool insecure, CancellationToken cancel, IEnumerable<string>? serverSettings = null, IEnumerable<string>? clientSettings = null)
     {
         if (clientNodes < 1 || clientsPerNode < 1)
         {
@@ -97,12 +106,12 @@ public static class ClusterDemoCommand
                 Console.WriteLine($"cluster-demo: started {name} (pid {node.Id})");
                 return node;
             }
-            var server = Node("server", common.Concat(new[] { "--port", $"{port}", "--checkpoint-dir", checkpoints, "--output", output })
+            var server = Node("server", common.Concat(serverSettings ?? []).Concat(new[] { "--port", $"{port}", "--checkpoint-dir", checkpoints, "--output", output })
                 .Concat(deployment.NodeArguments(Deployment.ServerName(0), insecure)).Prepend("server"));
             for (int k = 0; k < clientNodes; k++)
             {
                 Node($"client-{k}",
-                    common.Concat(new[] { "--port", "0", "--partition-index", $"{k}", "--partition-count", $"{clientNodes}" })
+                    common.Concat(clientSettings ?? []).Concat(new[] { "--port", "0", "--partition-index", $"{k}", "--partition-count", $"{clientNodes}" })
                         .Concat(deployment.NodeArguments(Deployment.ClientNodeName(k), insecure)).Prepend("client"));
             }
             int exit = await server.WaitForExit(TimeSpan.FromMinutes(5 + 2 * rounds), cancel);

@@ -2,6 +2,7 @@ using System.Globalization;
 using Akka.Configuration;
 using AkkaFed.Actors;
 using AkkaFed.Model;
+using AkkaFed.Model.Compression;
 using AkkaFed.Model.Data;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Models;
@@ -117,10 +118,13 @@ public sealed record FederationSettings(
             Overcommit = read.Double("overcommit"),
             FedBuff = new FedBuffOptions(read.Int("concurrency"), read.Int("buffer-size"), read.Int("max-staleness"), read.Double("staleness-exponent")),
         };
+        var (uplink, downlink) = Compression(read);
         var server = new ServerOptions(read.Double("client-fraction"), read.Int("min-clients"), read.Duration("round-deadline"),
             read.Choice("client-weighting", WeightingNames), read.Double("server-lr"), local, seed)
         {
             Strategy = strategy,
+            Uplink = uplink,
+            Downlink = downlink,
         };
         int threads = read.Int("threads");
         return new FederationSettings(
@@ -147,6 +151,24 @@ public sealed record FederationSettings(
             DeviceTrace = read.OptionalString("device-trace"),
             InitialModel = read.OptionalString("initial-model"),
         }.Validate();
+    }
+
+    /// <summary>
+    /// Each direction's compression: <c>compression</c> for both, unless <c>compression-uplink</c> or
+    /// <c>compression-downlink</c> names another. Top-k sparsifies updates only, so <c>compression = topk</c> sends
+    /// the model down as it is; asked for by name on the downlink, it is refused (<see cref="ServerOptions.Validate"/>).
+    /// </summary>
+    private static (CompressionOptions Uplink, CompressionOptions Downlink) Compression(Reader read)
+    {
+        var both = read.Choice("compression", CompressionOptions.Names);
+        var up = read.OptionalString("compression-uplink") is null ? both : read.Choice("compression-uplink", CompressionOptions.Names);
+        var down = read.OptionalString("compression-downlink") is null
+            ? both == Codec.TopK ? Codec.None : both
+            : read.Choice("compression-downlink", CompressionOptions.Names);
+        int blockSize = read.Int("compression-block-size");
+        double topK = read.Double("compression-topk");
+        bool errorFeedback = read.Bool("compression-error-feedback");
+        return (new CompressionOptions(up, blockSize, topK, errorFeedback), new CompressionOptions(down, blockSize, topK, errorFeedback));
     }
 
     /// <summary>

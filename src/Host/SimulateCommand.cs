@@ -6,6 +6,7 @@ using AkkaFed.Actors.Checkpoints;
 using AkkaFed.Model;
 using AkkaFed.Host.Data;
 using AkkaFed.Model.Data;
+using AkkaFed.Model.Compression;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Models;
 using Spectre.Console;
@@ -147,6 +148,17 @@ public static class SimulateCommand
         }
     }
 
+    private static string CompressionText(CompressionOptions up, CompressionOptions down)
+    {
+        static string Name(CompressionOptions options) => options.Codec switch
+        {
+            Codec.TopK => FormattableString.Invariant($"topk {options.TopKFraction:P1}{(options.ErrorFeedback ? " with error feedback" : "")}"),
+            Codec.Int8 or Codec.Int4 => FormattableString.Invariant($"{CompressionOptions.NameOf(options.Codec)}/{options.BlockSize}"),
+            _ => CompressionOptions.NameOf(options.Codec),
+        };
+        return $"compression up {Name(up)}, down {Name(down)}";
+    }
+
     /// <summary>The run's choices a reader of its log needs first: strategy, aggregation, deadline, learning rates, privacy and faults.</summary>
     public static string Banner(FederationSettings settings)
     {
@@ -163,6 +175,10 @@ public static class SimulateCommand
         if (strategy.Privacy is { Enabled: true } dp)
         {
             parts.Add(Invariant($"DP clip {dp.ClipNorm} noise {dp.NoiseMultiplier}{(dp.Adaptive ? " adaptive" : "")}"));
+        }
+        if (server.Uplink.Compresses || server.Downlink.Compresses)
+        {
+            parts.Add(CompressionText(server.Uplink, server.Downlink));
         }
         var faults = new List<string>();
         if (settings.Faults.StragglerFraction > 0)

@@ -1,6 +1,8 @@
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
+using AkkaFed.Model.Compression;
 using AkkaFed.Model.Federation;
+using AkkaFed.Model.Privacy;
 using AkkaFed.Model.Models;
 using AkkaFed.Model.Learning;
 using Xunit;
@@ -42,7 +44,7 @@ public sealed class ClientActorSpec : TestKit, IDisposable
         Assert.Equal("client-7", result.ClientId);
         Assert.Equal(25, result.Examples);
         Assert.Equal(_global.Length, result.Delta.Length);
-        Assert.Contains(result.Delta, value => value != 0f);
+        Assert.Contains(result.Delta.ToFloats(), value => value != 0f);
         Assert.True(result.Loss > 0);
     }
 
@@ -71,7 +73,58 @@ public sealed class ClientActorSpec : TestKit, IDisposable
         client.Tell(request);
         var second = ExpectMsg<FitResult>(TimeSpan.FromSeconds(30));
 
-        Assert.Equal(first.Delta, second.Delta);
+        Assert.Equal(first.Delta.ToFloats(), second.Delta.ToFloats());
+    }
+
+    private FitRequest Compressed(int round, CompressionOptions uplink, double? clipNorm = null) =>
+        new(round, _global, new LocalTrainingOptions(BatchSize: 10), Seed: 11) { Uplink = uplink, ClipNorm = clipNorm };
+
+    /// <summary>The delta client-7 trains in <paramref name="round"/> of a <see cref="Compressed"/> request, before compression.</summary>
+    private float[] RawDelta(int[] shard, int round) => _trainers.Run(trainer =>
+        trainer.Train(_global, _data, shard, new LocalTrainingOptions(BatchSize: 10), StableSeed.Mix(11, round, "client-7"))).Delta;
+
+    [Fact]
+    public void A_client_keeps_what_top_k_left_out_across_rounds_and_a_restarted_one_starts_without_it()
+    {
+        var shard = Enumerable.Range(0, 30).ToArray();
+        var uplink = new CompressionOptions(Codec.TopK, TopKFraction: 0.01);
+        var client = StartClient(shard);
+
+        client.Tell(Compressed(1, uplink));
+        var first = ExpectMsg<FitResult>(TimeSpan.FromSeconds(30));
+        client.Tell(Compressed(2, uplink));
+        var second = ExpectMsg<FitResult>(TimeSpan.FromSeconds(30));
+        Watch(client);
+        Sys.Stop(client);
+        ExpectTerminated(client);
+        var restarted = StartClient(shard);
+        restarted.Tell(Compressed(2, uplink));
+        var afresh = ExpectMsg<FitResult>(TimeSpan.FromSeconds(30));
+
+        // The same arithmetic by hand: one encoder that lives across both rounds, and one that starts at round 2.
+        var kept = new UplinkEncoder();
+        var expectedFirst = kept.Encode(RawDelta(shard, 1), uplink, seed: 0);
+        var expectedSecond = kept.Encode(RawDelta(shard, 2), uplink, seed: 0);
+        var expectedAfresh = new UplinkEncoder().Encode(RawDelta(shard, 2), uplink, seed: 0);
+        Assert.Equal(Codec.TopK, second.Delta.Codec);
+        Assert.Equal(expectedFirst.ToFloats(), first.Delta.ToFloats());
+        Assert.Equal(expectedSecond.ToFloats(), second.Delta.ToFloats());
+        Assert.Equal(expectedAfresh.ToFloats(), afresh.Delta.ToFloats());
+        Assert.NotEqual(second.Delta.ToFloats(), afresh.Delta.ToFloats());
+    }
+
+    [Fact]
+    public void A_compressing_client_clips_its_update_to_the_rounds_clip_norm_before_compressing()
+    {
+        var shard = Enumerable.Range(0, 30).ToArray();
+        var client = StartClient(shard);
+        double clip = DifferentialPrivacy.L2Norm(RawDelta(shard, 1)) / 10;
+
+        client.Tell(Compressed(1, new CompressionOptions(Codec.Fp16), clip));
+        var result = ExpectMsg<FitResult>(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(Codec.Fp16, result.Delta.Codec);
+        Assert.Equal(clip, DifferentialPrivacy.L2Norm(result.Delta.ToFloats()), clip * 1e-3);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using AkkaFed.Model.Compression;
 using AkkaFed.Model.Data;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Models;
@@ -71,6 +72,39 @@ public sealed class FederatedProcessSpec
         Assert.Equal(Results(first.Metrics), Results(second.Metrics));
         Assert.NotNull(first.Metrics[1].Test);
         Assert.NotEqual(first.State.Weights, other.State.Weights);
+    }
+
+    public static TheoryData<Codec, Codec, bool> CompressedRuns() => new()
+    {
+        { Codec.Fp16, Codec.Fp16, false },
+        { Codec.Int8, Codec.Int8, false },
+        { Codec.Int4, Codec.None, false },
+        { Codec.TopK, Codec.Int8, false },
+        { Codec.Int8, Codec.None, true },
+    };
+
+    [Theory]
+    [MemberData(nameof(CompressedRuns))]
+    public async Task A_compressed_run_replays_bit_for_bit_and_is_not_the_uncompressed_one(Codec up, Codec down, bool privacy)
+    {
+        var strategy = privacy ? new StrategyOptions(Privacy: new PrivacyOptions(0.5, 0.1, 1e-5)) : new StrategyOptions();
+        SimulationSpec Compressed(int seed)
+        {
+            var spec = Spec(seed, strategy: strategy);
+            return spec with
+            {
+                Server = spec.Server with { Uplink = new CompressionOptions(up, BlockSize: 64, TopKFraction: 0.1), Downlink = new CompressionOptions(down, BlockSize: 64) },
+            };
+        }
+
+        var first = await Run(Compressed(42), rounds: 3);
+        var second = await Run(Compressed(42), rounds: 3);
+        var plain = await Run(Spec(42, strategy: strategy), rounds: 3);
+
+        Assert.All(first.Metrics, m => Assert.True(m.Succeeded, m.FailureReason));
+        Assert.Equal(first.State.Weights, second.State.Weights);
+        Assert.Equal(Results(first.Metrics), Results(second.Metrics));
+        Assert.NotEqual(plain.State.Weights, first.State.Weights);
     }
 
     [Fact]

@@ -16,12 +16,28 @@ public sealed class CommandLineTests(ITestOutputHelper log)
         Regex.Matches(help, @"^  (--[a-z0-9-]+)", RegexOptions.Multiline).Select(m => m.Groups[1].Value).ToArray();
 
     [Fact]
+    public void Cluster_demo_passes_the_runs_settings_on_to_the_nodes_that_read_them()
+    {
+        var command = new Command("demo");
+        var nodeArguments = Cli.AddNodeSettings(command, new HashSet<string> { "rounds" });
+
+        var parse = command.Parse(["--compression", "int8", "--compression-topk", "0.05", "--threads", "2"]);
+        var own = command.Parse(["--rounds", "3"]);
+
+        Assert.Empty(parse.Errors);
+        Assert.Equal(new[] { "--compression", "int8", "--compression-topk", "0.05" }, nodeArguments(parse, Cli.Scope.Server));
+        Assert.Equal(new[] { "--threads", "2" }, nodeArguments(parse, Cli.Scope.Client));
+        Assert.NotEmpty(own.Errors); // the command's own setting is its own option, not passed through twice
+        Assert.Contains("--compression", Help("cluster-demo"));
+    }
+
+    [Fact]
     public void Simulate_help_groups_the_options_and_shows_the_defaults_of_simulation_conf()
     {
         string help = Help("simulate");
 
         var headers = Regex.Matches(help, @"^([A-Z][a-z ]+):$", RegexOptions.Multiline).Select(m => m.Groups[1].Value).ToArray();
-        Assert.Equal(new[] { "Description", "Usage", "Data", "Model", "Training", "Strategy", "Privacy", "Faults and simulated devices", "Output", "General" },
+        Assert.Equal(new[] { "Description", "Usage", "Data", "Model", "Training", "Strategy", "Privacy", "Compression", "Faults and simulated devices", "Output", "General" },
             headers);
         Assert.Matches(@"--rounds <NUMBER> +number of rounds \(default: 10\)", help);
         Assert.Matches(@"--round-deadline <DURATION> [^-]*\(default: 60s\)", help);

@@ -135,11 +135,31 @@ public sealed class SettingsTests
     [InlineData("dataset=idx data-dir=/nonexistent/mnist", "data-dir", "/nonexistent/mnist does not exist")]
     [InlineData("device-trace=/nonexistent/devices.csv", "device-trace", "/nonexistent/devices.csv does not exist")]
     [InlineData("aggregator=krum", "min-clients", "krum with krum-byzantine = 0 needs min-clients >= 3 (2 x krum-byzantine + 3 updates per round), got 1: raise min-clients (--min-clients) to 3 or more")]
+    [InlineData("compression=topk compression-topk=0", "compression-topk", "must be in (0, 1] (the share of values top-k keeps), got 0")]
+    [InlineData("compression=int8 compression-block-size=0", "compression-block-size", "must be in 1..1048576, got 0")]
+    [InlineData("compression-downlink=topk", "compression-downlink", "topk sparsifies updates, not the model")]
+    [InlineData("compression=zip", "compression", "must be one of")]
+    [InlineData("compression-uplink=int2", "compression-uplink", "must be one of")]
     public void Contradictory_or_malformed_settings_are_refused_naming_the_setting(string overrides, string key, string problem)
     {
         var error = Assert.Throws<SettingsException>(() => With(overrides));
 
         AssertRefused(error, key, problem);
+    }
+
+    [Theory]
+    [InlineData("", "none", "none")]
+    [InlineData("compression=int8", "int8", "int8")]
+    [InlineData("compression=topk", "topk", "none")]
+    [InlineData("compression=int8 compression-downlink=fp16", "int8", "fp16")]
+    [InlineData("compression-uplink=int4", "int4", "none")]
+    [InlineData("compression=topk compression-downlink=int8", "topk", "int8")]
+    public void Compression_is_chosen_for_each_direction_and_topk_compresses_updates_only(string overrides, string up, string down)
+    {
+        var settings = overrides.Length == 0 ? With() : With(overrides);
+
+        Assert.Equal(up, Model.Compression.CompressionOptions.NameOf(settings.Server.Uplink.Codec));
+        Assert.Equal(down, Model.Compression.CompressionOptions.NameOf(settings.Server.Downlink.Codec));
     }
 
     [Theory]

@@ -92,7 +92,7 @@ public sealed class FederatedAveragingTests
 
         for (int i = 0; i < mean.Length; i++)
         {
-            double expected = (updates[0].Delta[i] * 1.0 + updates[1].Delta[i] * 2.0 + updates[2].Delta[i] * 5.0) / 8.0;
+            double expected = (updates[0].Delta.Values![i] * 1.0 + updates[1].Delta.Values![i] * 2.0 + updates[2].Delta.Values![i] * 5.0) / 8.0;
             Assert.Equal(expected, mean[i], 1e-7);
         }
     }

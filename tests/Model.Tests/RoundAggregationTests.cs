@@ -132,7 +132,7 @@ public sealed class RoundAggregationTests
         var weights = updates.Select(u => weighting == ClientWeighting.Uniform ? 1.0 : u.Examples).ToArray();
         for (int i = 0; i < Length; i++)
         {
-            double mean = updates.Select((u, k) => u.Delta[i] * weights[k]).Sum() / weights.Sum();
+            double mean = updates.Select((u, k) => u.Delta.Values![i] * weights[k]).Sum() / weights.Sum();
             Assert.Equal(Global[i] + mean, next.Weights[i], 1e-6);
         }
     }
@@ -196,7 +196,7 @@ public sealed class RoundAggregationTests
         var next = Run(strategy, Ids(updates).Append("late").ToArray(), arrivals, failures);
 
         int selected = updates.Length + failures.Length;
-        var clipped = updates.Select(u => DifferentialPrivacy.Clip(u.Delta, 0.3)).ToArray();
+        var clipped = updates.Select(u => DifferentialPrivacy.Clip(u.Delta.ToFloats(), 0.3)).ToArray();
         var random = new Random(StableSeed.Mix(Seed, 3, "dp-noise"));
         double stddev = 1.1 * 0.3;
         for (int i = 0; i < Length; i += 2)
@@ -209,7 +209,7 @@ public sealed class RoundAggregationTests
                 Assert.Equal(expected, next.Weights[j], 1e-6);
             }
         }
-        var norms = updates.Select(u => DifferentialPrivacy.L2Norm(u.Delta)).ToArray();
+        var norms = updates.Select(u => DifferentialPrivacy.L2Norm(u.Delta.ToFloats())).ToArray();
         double clipNorm = new AdaptiveClipping(0.3, 0.5, 0.2, 0).Update(norms, new Random(StableSeed.Mix(Seed, 3, "dp-clip")), selected).ClipNorm;
         Assert.Equal(clipNorm, next.Privacy!.ClipNorm);
         Assert.Equal(1, next.Privacy.Ledger.Rounds);

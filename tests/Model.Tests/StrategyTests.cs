@@ -236,7 +236,7 @@ public sealed class StrategyTests
         var next = aggregation.Finish(Array.Empty<ClientFailure>(), Clients.Length);
         for (int i = 0; i < Length; i++)
         {
-            Assert.Equal(updates.Average(u => (double)u.Delta[i]), next.Weights[i], 1e-6);
+            Assert.Equal(updates.Average(u => (double)u.Delta.Values![i]), next.Weights[i], 1e-6);
         }
         Assert.Equal(1000, next.Privacy!.ClipNorm);
     }

@@ -1,3 +1,4 @@
+using AkkaFed.Model.Compression;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Learning;
 
@@ -11,7 +12,8 @@ public interface IFederationMessage
 /// <summary>
 /// The federated-training protocol between the driver, the <see cref="ServerActor"/> and the
 /// <see cref="ClientActor"/>s. Every message that belongs to a round names it, so a stale one is recognised.
-/// Weights travel as plain <c>float[]</c> that nobody mutates after sending.
+/// Weights and updates travel as <see cref="CompressedVector"/>s, compressed or not (a plain <c>float[]</c> converts
+/// to one without a copy), that nobody mutates after sending.
 /// </summary>
 public static class Training
 {
@@ -21,18 +23,28 @@ public static class Training
     /// <summary>Server to client: registered. The client watches the sender and registers again if it dies.</summary>
     public sealed record ClientRegistered(string ClientId) : IFederationMessage;
 
-    /// <summary>Server to client: train from <paramref name="Weights"/> for round <paramref name="Round"/>.</summary>
-    public sealed record FitRequest(int Round, float[] Weights, LocalTrainingOptions Options, int Seed) : IFederationMessage;
+    /// <summary>
+    /// Server to client: train from <paramref name="Weights"/> for round <paramref name="Round"/>, and send the delta
+    /// compressed as <see cref="Uplink"/> says, clipped first to <see cref="ClipNorm"/> when it is set (DP).
+    /// </summary>
+    public sealed record FitRequest(int Round, CompressedVector Weights, LocalTrainingOptions Options, int Seed) : IFederationMessage
+    {
+        /// <summary>How the client compresses its update.</summary>
+        public CompressionOptions Uplink { get; init; } = CompressionOptions.None;
+
+        /// <summary>The round's DP clip norm, which a compressing client clips to before compressing; null without DP.</summary>
+        public double? ClipNorm { get; init; }
+    }
 
     /// <summary>Client to server: the model delta of local training and the example count behind it.</summary>
-    public sealed record FitResult(int Round, string ClientId, float[] Delta, int Examples, double Loss, double Accuracy)
+    public sealed record FitResult(int Round, string ClientId, CompressedVector Delta, int Examples, double Loss, double Accuracy)
         : IFederationMessage;
 
     /// <summary>Client to server: local training threw; the client counts as failed for the round.</summary>
     public sealed record FitFailed(int Round, string ClientId, string Reason) : IFederationMessage;
 
     /// <summary>Server to client: evaluate the new global <paramref name="Weights"/> on your own data (federated evaluation).</summary>
-    public sealed record EvaluateRequest(int Round, float[] Weights) : IFederationMessage;
+    public sealed record EvaluateRequest(int Round, CompressedVector Weights) : IFederationMessage;
 
     /// <summary>Client to server: loss and accuracy of the global model on the client's data.</summary>
     public sealed record EvaluateResult(int Round, string ClientId, double Loss, double Accuracy, int Examples) : IFederationMessage;

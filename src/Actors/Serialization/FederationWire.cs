@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using AkkaFed.Actors.Protocol;
 using AkkaFed.Model;
+using AkkaFed.Model.Compression;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Learning;
 using static AkkaFed.Actors.Protocol.Training;
@@ -19,12 +20,15 @@ namespace AkkaFed.Actors.Serialization;
 /// Every payload starts with the format version byte, then the record's fields in declaration order
 /// (<see cref="LocalTrainingOptions"/> inlined as Epochs, BatchSize, LearningRate, ProximalMu), written by
 /// <see cref="WireWriter"/>: little-endian <c>i32</c>/<c>i64</c>/<c>f64</c>, length-prefixed UTF-8 strings and
-/// float32 arrays. Nothing follows the last field. Reading checks every count against the bytes that remain before
+/// float32 arrays. A <see cref="CompressedVector"/> is its codec byte, then its parts as they are (never expanded to
+/// float32): raw floats; or the length and the fp16 bytes; or the length, block size, scales and codes; or the
+/// length, top-k indices and values. Nothing follows the last field. Reading checks every count against the bytes that remain before
 /// allocating, so a hostile length cannot make the reader allocate more than the payload.
 /// </remarks>
 internal static class FederationWire
 {
-    public const byte Version = 1;
+    /// <summary>2: weights and updates are <see cref="CompressedVector"/>s, and a fit request names the uplink compression.</summary>
+    public const byte Version = 2;
 
     /// <summary>The longest failure reason a client may send (it sends them bounded by <see cref="FailureText"/>).</summary>
     public const int MaxReasonChars = 4096;
@@ -54,15 +58,15 @@ internal static class FederationWire
         Entry("FQ", WriteFitRequest, ReadFitRequest),
         Entry("FR", (ref WireWriter w, FitResult m) =>
             {
-                w.Int32(m.Round); w.String(m.ClientId, "ClientId"); w.Floats(m.Delta, "Delta");
+                w.Int32(m.Round); w.String(m.ClientId, "ClientId"); WriteVector(ref w, m.Delta, "Delta");
                 w.Int32(m.Examples); w.Double(m.Loss); w.Double(m.Accuracy);
             },
-            (ref WireReader r) => new FitResult(r.Int32("Round"), ClientId(ref r), r.Floats("Delta"), r.Int32("Examples"),
+            (ref WireReader r) => new FitResult(r.Int32("Round"), ClientId(ref r), ReadVector(ref r, "Delta"), r.Int32("Examples"),
                 r.Double("Loss"), r.Double("Accuracy"))),
         Entry("FF", (ref WireWriter w, FitFailed m) => { w.Int32(m.Round); w.String(m.ClientId, "ClientId"); w.String(m.Reason, "Reason"); },
             (ref WireReader r) => new FitFailed(r.Int32("Round"), ClientId(ref r), r.String("Reason", MaxReasonChars))),
-        Entry("EQ", (ref WireWriter w, EvaluateRequest m) => { w.Int32(m.Round); w.Floats(m.Weights, "Weights"); },
-            (ref WireReader r) => new EvaluateRequest(r.Int32("Round"), r.Floats("Weights"))),
+        Entry("EQ", (ref WireWriter w, EvaluateRequest m) => { w.Int32(m.Round); WriteVector(ref w, m.Weights, "Weights"); },
+            (ref WireReader r) => new EvaluateRequest(r.Int32("Round"), ReadVector(ref r, "Weights"))),
         Entry("ER", (ref WireWriter w, EvaluateResult m) =>
             {
                 w.Int32(m.Round); w.String(m.ClientId, "ClientId"); w.Double(m.Loss); w.Double(m.Accuracy); w.Int32(m.Examples);
@@ -175,31 +179,123 @@ internal static class FederationWire
     private static void WriteFitRequest(ref WireWriter writer, FitRequest message)
     {
         writer.Int32(message.Round);
-        writer.Floats(message.Weights, "Weights");
+        WriteVector(ref writer, message.Weights, "Weights");
         var options = writer.Required(message.Options, "Options");
         writer.Int32(options.Epochs);
         writer.Int32(options.BatchSize);
         writer.Double(options.LearningRate);
         writer.Double(options.ProximalMu);
         writer.Int32(message.Seed);
+        var uplink = writer.Required(message.Uplink, "Uplink");
+        writer.Byte((byte)uplink.Codec);
+        writer.Int32(uplink.BlockSize);
+        writer.Double(uplink.TopKFraction);
+        writer.Byte(uplink.ErrorFeedback ? (byte)1 : (byte)0);
+        writer.Double(message.ClipNorm ?? 0);
     }
 
     private static FitRequest ReadFitRequest(ref WireReader reader)
     {
         int round = reader.Int32("Round");
-        var weights = reader.Floats("Weights");
+        var weights = ReadVector(ref reader, "Weights");
         var options = new LocalTrainingOptions(reader.Int32("Epochs"), reader.Int32("BatchSize"), reader.Double("LearningRate"),
             reader.Double("ProximalMu"));
+        int seed = reader.Int32("Seed");
+        var uplink = new CompressionOptions((Codec)reader.Byte("Uplink codec"), reader.Int32("Uplink block size"),
+            reader.Double("Uplink top-k fraction"), Flag(ref reader, "Uplink error feedback"));
+        double clipNorm = reader.Double("ClipNorm");
         try
         {
             // A batch of 0 or a million epochs would hold the client's training thread for good.
             options.Validate();
+            uplink.Validate("Uplink");
         }
         catch (SettingsException e)
         {
             throw reader.Error($"Options are out of range: {e.Message}");
         }
-        return new FitRequest(round, weights, options, reader.Int32("Seed"));
+        if (!(clipNorm >= 0) || double.IsInfinity(clipNorm))
+        {
+            throw reader.Error($"ClipNorm {clipNorm} is not 0 (none) or a positive finite norm");
+        }
+        return new FitRequest(round, weights, options, seed) { Uplink = uplink, ClipNorm = clipNorm > 0 ? clipNorm : null };
+    }
+
+    private static bool Flag(ref WireReader reader, string field) => reader.Byte(field) switch
+    {
+        0 => false,
+        1 => true,
+        var flag => throw reader.Error($"{field} flag {flag} is neither 0 nor 1"),
+    };
+
+    private static void WriteVector(ref WireWriter writer, CompressedVector vector, string field)
+    {
+        writer.Required(vector, field);
+        writer.Byte((byte)vector.Codec);
+        switch (vector.Codec)
+        {
+            case Codec.None:
+                writer.Floats(vector.Values, field);
+                break;
+            case Codec.Fp16:
+                writer.Int32(vector.Length);
+                writer.Bytes(vector.Codes);
+                break;
+            case Codec.Int8 or Codec.Int4:
+                writer.Int32(vector.Length);
+                writer.Int32(vector.BlockSize);
+                writer.Floats(vector.Scales, field + " scales");
+                writer.Bytes(vector.Codes);
+                break;
+            case Codec.TopK:
+                writer.Int32(vector.Length);
+                writer.Int32s(vector.Indices, field + " indices");
+                writer.Floats(vector.Values, field + " values");
+                break;
+            default:
+                throw new SerializationException($"{field} has codec {vector.Codec}, which has no wire form");
+        }
+    }
+
+    /// <summary>
+    /// A vector as it came: compressed parts stay compressed, and <see cref="CompressedVector.FromParts"/> checks
+    /// them before anyone decodes a value (a hostile length, a code out of range, an index out of order).
+    /// </summary>
+    private static CompressedVector ReadVector(ref WireReader reader, string field)
+    {
+        var codec = (Codec)reader.Byte(field + " codec");
+        try
+        {
+            switch (codec)
+            {
+                case Codec.None:
+                    return CompressedVector.Raw(reader.Floats(field));
+                case Codec.Fp16:
+                {
+                    int length = reader.Int32(field + " length");
+                    return CompressedVector.FromParts(codec, length, 0, null, null, null, reader.Bytes(field + " codes").ToArray());
+                }
+                case Codec.Int8 or Codec.Int4:
+                {
+                    int length = reader.Int32(field + " length");
+                    int blockSize = reader.Int32(field + " block size");
+                    var scales = reader.Floats(field + " scales", pooled: false);
+                    return CompressedVector.FromParts(codec, length, blockSize, null, null, scales, reader.Bytes(field + " codes").ToArray());
+                }
+                case Codec.TopK:
+                {
+                    int length = reader.Int32(field + " length");
+                    var indices = reader.Int32s(field + " indices");
+                    return CompressedVector.FromParts(codec, length, 0, reader.Floats(field + " values", pooled: false), indices, null, null);
+                }
+                default:
+                    throw reader.Error($"{field} has unknown codec {(byte)codec}; expected one of {string.Join(", ", CompressionOptions.Names.Keys)}");
+            }
+        }
+        catch (ArgumentException e)
+        {
+            throw reader.Error($"{field} is not a valid {CompressionOptions.NameOf(codec)} vector: {e.Message}");
+        }
     }
 
     private static string ClientId(ref WireReader reader) => reader.String("ClientId", ClientIds.MaxLength);

@@ -138,16 +138,30 @@ internal ref struct WireReader
         }
     }
 
-    public float[] Floats(string field)
+    /// <summary>A length-prefixed array of float32; from the weight pool unless <paramref name="pooled"/> is false (a small part).</summary>
+    public float[] Floats(string field, bool pooled = true)
     {
         int count = Count(field, 4, Array.MaxLength);
         // Every element is overwritten below, so a reused array (or an unzeroed new one) is safe.
-        var values = _buffers?.Rent(count) ?? GC.AllocateUninitializedArray<float>(count);
+        var values = (pooled ? _buffers?.Rent(count) : null) ?? GC.AllocateUninitializedArray<float>(count);
         Copy(MemoryMarshal.AsBytes(values.AsSpan()));
         if (!BitConverter.IsLittleEndian)
         {
             var bits = MemoryMarshal.Cast<float, int>(values.AsSpan());
             BinaryPrimitives.ReverseEndianness(bits, bits);
+        }
+        return values;
+    }
+
+    /// <summary>A length-prefixed array of int32, little-endian.</summary>
+    public int[] Int32s(string field)
+    {
+        int count = Count(field, 4, Array.MaxLength);
+        var values = GC.AllocateUninitializedArray<int>(count);
+        Copy(MemoryMarshal.AsBytes(values.AsSpan()));
+        if (!BitConverter.IsLittleEndian)
+        {
+            BinaryPrimitives.ReverseEndianness(values, values);
         }
         return values;
     }

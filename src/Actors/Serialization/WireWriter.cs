@@ -134,6 +134,25 @@ internal ref struct WireWriter
         _position += 4L * values.Length;
     }
 
+    /// <summary>A length-prefixed array of int32, little-endian.</summary>
+    public void Int32s(int[]? values, string field)
+    {
+        if (values is null)
+        {
+            throw Null(field);
+        }
+        Int32(values.Length);
+        if (!_measuring)
+        {
+            var target = _buffer.Slice((int)_position, values.Length * 4);
+            for (int i = 0; i < values.Length; i++)
+            {
+                BinaryPrimitives.WriteInt32LittleEndian(target[(i * 4)..], values[i]);
+            }
+        }
+        _position += 4L * values.Length;
+    }
+
     /// <summary>A length-prefixed block of bytes.</summary>
     public void Bytes(ReadOnlySpan<byte> values)
     {

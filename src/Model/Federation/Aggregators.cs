@@ -37,6 +37,7 @@ public interface IDeltaAggregation : IDisposable
 /// <summary>
 /// FedAvg's weighted mean, streamed: each delta is folded into one exact <see cref="FixedPointSum"/> as it
 /// arrives and dropped, so the result is the same whatever the arrival order and memory holds one accumulator.
+/// A compressed delta is decoded into the sum a block at a time, never expanded to a float32 copy.
 /// </summary>
 public sealed class WeightedMean(ClientWeighting weighting) : IAggregator
 {
@@ -64,7 +65,8 @@ public sealed class WeightedMean(ClientWeighting weighting) : IAggregator
 /// <summary>
 /// Median, trimmed mean, Krum and Multi-Krum (<see cref="RobustAggregation"/>) need every update at once, by
 /// definition: a round keeps each delta (memory grows with the clients, one model each) and combines them in
-/// selection order at the end, so the result does not depend on the arrival order.
+/// selection order at the end, so the result does not depend on the arrival order. They work on raw values, so a
+/// compressed delta is decoded to float32 when it is added (and kept that way).
 /// </summary>
 public sealed class RobustAggregator : IAggregator
 {
@@ -123,7 +125,7 @@ public sealed class RobustAggregator : IAggregator
             {
                 throw new ArgumentException($"{update.Delta.Length} values, the model has {_parameters}", nameof(update));
             }
-            _deltas[position] = update.Delta;
+            _deltas[position] = update.Delta.ToFloats();
             Count++;
         }
 
@@ -162,7 +164,7 @@ public sealed class NormBounded : IAggregator
 
         public int RetainedDeltas => inner.RetainedDeltas;
 
-        public void Add(ClientUpdate update) => inner.Add(update with { Delta = RobustAggregation.BoundNorm(update.Delta, maxNorm) });
+        public void Add(ClientUpdate update) => inner.Add(update with { Delta = RobustAggregation.BoundNorm(update.Delta.ToFloats(), maxNorm) });
 
         public float[] Combine() => inner.Combine();
 

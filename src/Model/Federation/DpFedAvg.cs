@@ -82,8 +82,11 @@ public sealed class DpFedAvg : IStrategy
 
         public void Add(ClientUpdate update)
         {
-            double norm = DifferentialPrivacy.L2Norm(update.Delta);
-            _clipped.Add(DifferentialPrivacy.Clip(update.Delta, _current.ClipNorm), 1);
+            // Clipped here whatever the client did: the guarantee is about what is summed, the decoded update (a
+            // client that compresses clips before it compresses, and rounding can move the norm a little past it).
+            var delta = update.Delta.ToFloats();
+            double norm = DifferentialPrivacy.L2Norm(delta);
+            _clipped.Add(DifferentialPrivacy.Clip(delta, _current.ClipNorm), 1);
             _norms.Add(norm);
         }
 

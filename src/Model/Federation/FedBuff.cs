@@ -76,7 +76,7 @@ public sealed class StalenessBuffer
         }
         double weight = _weighting == ClientWeighting.Uniform ? 1 : update.Examples;
         double scaled = weight * _options.StalenessWeight(staleness);
-        var delta = update.Delta;
+        var delta = update.Delta.ToFloats();
         for (int i = 0; i < _sum.Length; i++)
         {
             _sum[i] += scaled * delta[i];

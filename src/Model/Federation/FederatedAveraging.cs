@@ -1,4 +1,5 @@
 using System.Numerics;
+using AkkaFed.Model.Compression;
 
 namespace AkkaFed.Model.Federation;
 
@@ -9,8 +10,11 @@ public enum ClientWeighting
     Uniform,
 }
 
-/// <summary>A client's contribution to a round: its model delta and how many examples produced it.</summary>
-public sealed record ClientUpdate(string ClientId, float[] Delta, int Examples, double Loss = 0, double Accuracy = 0);
+/// <summary>
+/// A client's contribution to a round: its model delta, as it arrived (compressed or not: a <c>float[]</c> converts
+/// without a copy), and how many examples produced it.
+/// </summary>
+public sealed record ClientUpdate(string ClientId, CompressedVector Delta, int Examples, double Loss = 0, double Accuracy = 0);
 
 /// <summary>
 /// Federated averaging's array arithmetic as pure functions over flat float arrays, like Flower's <c>aggregate.py</c>:

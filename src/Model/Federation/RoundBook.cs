@@ -95,7 +95,7 @@ public sealed record RoundBook
             return (this with { Duplicates = Duplicates + 1 }, Verdict.Duplicate);
         }
         if (update.Delta.Length != ExpectedLength || update.Examples <= 0
-            || !FederatedAveraging.AllFinite(update.Delta)
+            || !update.Delta.AllFinite()
             || !double.IsFinite(update.Loss) || !double.IsFinite(update.Accuracy))
         {
             return (Reject(update.ClientId), Verdict.Rejected);

@@ -61,7 +61,9 @@ public sealed class AsyncSchedule
     /// are online now, until <c>concurrency</c> are in flight or none is left; returns them in dispatch order.
     /// </summary>
     /// <param name="examples">The training samples of a client.</param>
-    public IReadOnlyList<InFlight> Fill(IReadOnlyList<string> registered, int version, Func<string, int> examples, int epochs, long modelBytes)
+    /// <param name="updateBytes">The bytes of an update up, when they differ from <paramref name="modelBytes"/> down (compression).</param>
+    public IReadOnlyList<InFlight> Fill(IReadOnlyList<string> registered, int version, Func<string, int> examples, int epochs, long modelBytes,
+        long? updateBytes = null)
     {
         var sent = new List<InFlight>();
         if (_inFlight.Count >= _concurrency)
@@ -74,7 +76,7 @@ public sealed class AsyncSchedule
             int pick = StableSeed.Mix(_seed, (int)(_sequence & int.MaxValue), "fedbuff") % idle.Count;
             string clientId = idle[pick];
             idle.RemoveAt(pick);
-            var timing = _clock.Train(version, clientId, examples(clientId), epochs, modelBytes, Now);
+            var timing = _clock.Train(version, clientId, examples(clientId), epochs, modelBytes, Now, updateBytes);
             var outcome = timing.DropsOut ? Dispatch.DropsOut : timing.Seconds > _deadline ? Dispatch.PastDeadline : Dispatch.Delivers;
             var entry = new InFlight(_sequence++, clientId, version, Now,
                 Now + (outcome == Dispatch.Delivers ? timing.Seconds : _deadline), outcome);

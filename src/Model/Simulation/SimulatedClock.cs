@@ -68,14 +68,15 @@ public sealed record SimulatedClock(DeviceProfiles Devices, SimulatedFaults Faul
     /// <summary>
     /// Client <paramref name="clientId"/> trains <paramref name="examples"/> samples for <paramref name="epochs"/>
     /// epochs of round <paramref name="round"/>, which starts at <paramref name="start"/>; the model is
-    /// <paramref name="modelBytes"/> down and the update as many up.
+    /// <paramref name="modelBytes"/> down and the update <paramref name="updateBytes"/> up (as many as the model
+    /// when not given; fewer when compressed).
     /// </summary>
-    public ClientTiming Train(int round, string clientId, int examples, int epochs, long modelBytes, double start)
+    public ClientTiming Train(int round, string clientId, int examples, int epochs, long modelBytes, double start, long? updateBytes = null)
     {
         var device = Devices.For(clientId);
         var fault = Faults.For(round, clientId);
         double seconds = Compute(device, (double)examples * epochs * TrainingCostFactor)
-            + Transfer(device, 2 * modelBytes)
+            + Transfer(device, modelBytes + (updateBytes ?? modelBytes))
             + (fault == FaultKind.Straggle ? Faults.StragglerDelay.TotalSeconds : 0);
         return Timed(clientId, device, start, seconds, fault == FaultKind.Drop);
     }

@@ -210,9 +210,9 @@ public sealed class ChunkAssemblerSpec : TestKit
         var result = Result(floats: WeightBuffers.MinLength + 77);
         var back = Assert.IsType<FitResult>(AddAll(Assembler(), Cut(result, 16_000), _alice, out _));
 
-        WeightBuffers.Get(Sys).Return(back.Delta);
+        WeightBuffers.Get(Sys).Return(back.Delta.Values);
 
-        Assert.Same(back.Delta, WeightBuffers.Get(Sys).Rent(back.Delta.Length));
+        Assert.Same(back.Delta.Values, WeightBuffers.Get(Sys).Rent(back.Delta.Length));
     }
 
     [Fact]

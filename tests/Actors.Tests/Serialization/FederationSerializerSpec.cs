@@ -1,4 +1,3 @@
-using AkkaFed.Model.Federation;
 using System.Buffers.Binary;
 using System.Runtime.Serialization;
 using System.Text;
@@ -6,6 +5,8 @@ using Akka.Serialization;
 using Akka.TestKit.Xunit2;
 using AkkaFed.Actors.Protocol;
 using AkkaFed.Actors.Serialization;
+using AkkaFed.Model.Compression;
+using AkkaFed.Model.Federation;
 using AkkaFed.Model.Learning;
 using Xunit;
 using static AkkaFed.Actors.Protocol.Training;
@@ -80,9 +81,9 @@ public sealed class FederationSerializerSpec : TestKit
     [Fact]
     public void Evaluation_messages_round_trip()
     {
-        var request = Assert.IsType<EvaluateRequest>(RoundTrip(new EvaluateRequest(4, [1f, -0f, float.NaN])));
+        var request = Assert.IsType<EvaluateRequest>(RoundTrip(new EvaluateRequest(4, new float[] { 1f, -0f, float.NaN })));
         Assert.Equal(4, request.Round);
-        WireSamples.AssertBitExact([1f, -0f, float.NaN], request.Weights);
+        WireSamples.AssertBitExact([1f, -0f, float.NaN], request.Weights.ToFloats());
         Assert.Equal(new EvaluateResult(4, "c-9", 0.25, 0.875, 600), RoundTrip(new EvaluateResult(4, "c-9", 0.25, 0.875, 600)));
         Assert.Equal(new EvaluateFailed(4, "c-9", "boom"), RoundTrip(new EvaluateFailed(4, "c-9", "boom")));
     }
@@ -121,10 +122,10 @@ public sealed class FederationSerializerSpec : TestKit
     public void Fit_messages_round_trip_with_empty_and_awkward_float_values()
     {
         var options = new LocalTrainingOptions(Epochs: 3, BatchSize: 17, LearningRate: 0.0123456789);
-        AssertSame(new FitRequest(4, [], options, -5), RoundTrip(new FitRequest(4, [], options, -5)));
+        AssertSame(new FitRequest(4, Array.Empty<float>(), options, -5), RoundTrip(new FitRequest(4, Array.Empty<float>(), options, -5)));
         AssertSame(new FitRequest(4, Awkward, options, 5), RoundTrip(new FitRequest(4, Awkward, options, 5)));
 
-        var empty = new FitResult(2, "ü", [], 0, double.NaN, double.NegativeInfinity);
+        var empty = new FitResult(2, "ü", Array.Empty<float>(), 0, double.NaN, double.NegativeInfinity);
         AssertSame(empty, RoundTrip(empty));
         var awkward = new FitResult(2, "c", Awkward, 60, -0.0, double.Epsilon);
         var back = Assert.IsType<FitResult>(RoundTrip(awkward));
@@ -151,10 +152,11 @@ public sealed class FederationSerializerSpec : TestKit
         var resultBytes = Serializer.ToBinary(result);
         var requestBytes = Serializer.ToBinary(request);
 
-        // version, round, id length + "client-0042", count + floats, examples, loss, accuracy
-        Assert.Equal(1 + 4 + 4 + 11 + 4 + 4 * CnnFloats + 4 + 8 + 8, resultBytes.Length);
-        // version, round, count + floats, epochs, batch size, learning rate, proximal mu, seed
-        Assert.Equal(1 + 4 + 4 + 4 * CnnFloats + 4 + 4 + 8 + 8 + 4, requestBytes.Length);
+        // version, round, id length + "client-0042", codec, count + floats, examples, loss, accuracy
+        Assert.Equal(1 + 4 + 4 + 11 + 1 + 4 + 4 * CnnFloats + 4 + 8 + 8, resultBytes.Length);
+        // version, round, codec, count + floats, epochs, batch size, learning rate, proximal mu, seed,
+        // then the uplink: codec, block size, top-k fraction, error feedback, clip norm
+        Assert.Equal(1 + 4 + 1 + 4 + 4 * CnnFloats + 4 + 4 + 8 + 8 + 4 + 1 + 4 + 8 + 1 + 8, requestBytes.Length);
         AssertSame(result, Serializer.FromBinary(resultBytes, "FR"));
         AssertSame(request, Serializer.FromBinary(requestBytes, "FQ"));
     }
@@ -163,28 +165,33 @@ public sealed class FederationSerializerSpec : TestKit
     public void The_layout_is_little_endian_with_a_version_byte_and_length_prefixed_utf8()
     {
         Assert.Equal("RC", Serializer.Manifest(new RegisterClient("é", 258)));
-        Assert.Equal(new byte[] { 1, 2, 0, 0, 0, 0xC3, 0xA9, 2, 1, 0, 0 }, Serializer.ToBinary(new RegisterClient("é", 258)));
+        Assert.Equal(new byte[] { 2, 2, 0, 0, 0, 0xC3, 0xA9, 2, 1, 0, 0 }, Serializer.ToBinary(new RegisterClient("é", 258)));
 
-        var bytes = Serializer.ToBinary(new FitResult(1, "", [1.5f, -2f], 3, 0.5, 0.25));
-        Assert.Equal(new byte[] { 1, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0xC0, 0x3F, 0, 0, 0, 0xC0, 3, 0, 0, 0 }, bytes[..25]);
-        Assert.Equal(0.5, BinaryPrimitives.ReadDoubleLittleEndian(bytes.AsSpan(25)));
-        Assert.Equal(0.25, BinaryPrimitives.ReadDoubleLittleEndian(bytes.AsSpan(33)));
+        var bytes = Serializer.ToBinary(new FitResult(1, "", new float[] { 1.5f, -2f }, 3, 0.5, 0.25));
+        // Version, round, the empty id, the delta's codec (0: raw float32), its length and values, the examples.
+        Assert.Equal(new byte[] { 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0xC0, 0x3F, 0, 0, 0, 0xC0, 3, 0, 0, 0 }, bytes[..26]);
+        Assert.Equal(0.5, BinaryPrimitives.ReadDoubleLittleEndian(bytes.AsSpan(26)));
+        Assert.Equal(0.25, BinaryPrimitives.ReadDoubleLittleEndian(bytes.AsSpan(34)));
     }
 
-    /// <summary>The bytes of every whole message as the format has always written them: a rewrite of the codec must not move one.</summary>
+    /// <summary>
+    /// The bytes of every whole message as format version 2 writes them (version 1 had no codec byte before a
+    /// vector and no uplink compression in a fit request): a rewrite of the codec must not move one.
+    /// </summary>
     public static TheoryData<string, IFederationMessage, string> PinnedLayouts() => new()
     {
-        { "RC", new RegisterClient("c-1", 600), "0103000000632D3158020000" },
-        { "CR", new ClientRegistered("c-1"), "0103000000632D31" },
-        { "FQ", new FitRequest(1, [1f, 2f], new LocalTrainingOptions(), 7),
-            "0101000000020000000000803F0000004001000000140000007B14AE47E17A943F000000000000000007000000" },
-        { "FR", new FitResult(1, "c-1", [0.5f], 600, 0.1, 0.9), "010100000003000000632D31010000000000003F580200009A9999999999B93FCDCCCCCCCCCCEC3F" },
-        { "FF", new FitFailed(1, "c-1", "out of memory"), "010100000003000000632D310D0000006F7574206F66206D656D6F7279" },
-        { "RE", new RunEvents.Ended(8, null), "01080000000000000000" },
-        { "RE", new RunEvents.Ended(3, "too many failures"), "01030000000111000000746F6F206D616E79206661696C75726573" },
-        { "EQ", new EvaluateRequest(2, [1f, float.NaN]), "0102000000020000000000803F0000C0FF" },
-        { "ER", new EvaluateResult(2, "c-1", 0.5, 0.75, 100), "010200000003000000632D31000000000000E03F000000000000E83F64000000" },
-        { "EF", new EvaluateFailed(2, "c-1", "no data"), "010200000003000000632D31070000006E6F2064617461" },
+        { "RC", new RegisterClient("c-1", 600), "0203000000632D3158020000" },
+        { "CR", new ClientRegistered("c-1"), "0203000000632D31" },
+        { "FQ", new FitRequest(1, new float[] { 1f, 2f }, new LocalTrainingOptions(), 7),
+            "02" + "01000000" + "00" + "02000000" + "0000803F" + "00000040" + "01000000" + "14000000" + "7B14AE47E17A943F" + "0000000000000000" + "07000000"
+            + "00" + "00040000" + "7B14AE47E17A843F" + "01" + "0000000000000000" },
+        { "FR", new FitResult(1, "c-1", new float[] { 0.5f }, 600, 0.1, 0.9), "020100000003000000632D3100010000000000003F580200009A9999999999B93FCDCCCCCCCCCCEC3F" },
+        { "FF", new FitFailed(1, "c-1", "out of memory"), "020100000003000000632D310D0000006F7574206F66206D656D6F7279" },
+        { "RE", new RunEvents.Ended(8, null), "02080000000000000000" },
+        { "RE", new RunEvents.Ended(3, "too many failures"), "02030000000111000000746F6F206D616E79206661696C75726573" },
+        { "EQ", new EvaluateRequest(2, new float[] { 1f, float.NaN }), "020200000000020000000000803F0000C0FF" },
+        { "ER", new EvaluateResult(2, "c-1", 0.5, 0.75, 100), "020200000003000000632D31000000000000E03F000000000000E83F64000000" },
+        { "EF", new EvaluateFailed(2, "c-1", "no data"), "020200000003000000632D31070000006E6F2064617461" },
     };
 
     [Theory]
@@ -206,7 +213,7 @@ public sealed class FederationSerializerSpec : TestKit
 
         Assert.Equal("RR", Serializer.Manifest(report));
         Assert.Equal(284, bytes.Length);
-        Assert.Equal("dec829b96ed7a67bda7d5c038f2ff7ea03c4e9a1e567e7377857315895058569",
+        Assert.Equal("ce2be5562e2a6ea38f1387f67102b9a8a6f22d4571bdf5479472060804f6286e",
             Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes)).ToLowerInvariant());
     }
 
@@ -221,7 +228,7 @@ public sealed class FederationSerializerSpec : TestKit
     [Fact]
     public void Serializing_a_message_with_a_missing_field_names_the_field()
     {
-        var e = Assert.Throws<SerializationException>(() => Serializer.ToBinary(new FitResult(1, null!, [], 1, 0, 0)));
+        var e = Assert.Throws<SerializationException>(() => Serializer.ToBinary(new FitResult(1, null!, Array.Empty<float>(), 1, 0, 0)));
         Assert.Contains("FitResult.ClientId is null", e.Message);
         e = Assert.Throws<SerializationException>(() => Serializer.ToBinary(new FitRequest(1, null!, new LocalTrainingOptions(), 1)));
         Assert.Contains("FitRequest.Weights is null", e.Message);
@@ -246,12 +253,12 @@ public sealed class FederationSerializerSpec : TestKit
     [Fact]
     public void An_unknown_manifest_is_named()
     {
-        var e = Malformed([1], "XX");
+        var e = Malformed([FederationWire.Version], "XX");
         Assert.Contains("unknown manifest 'XX'", e.Message);
         // The list of what is known comes from the table, so it names every message.
         Assert.All(Samples.Select(Serializer.Manifest), manifest => Assert.Contains($" {manifest}", e.Message));
         // The recipient-less chunk of before is no longer read.
-        Assert.Contains("unknown manifest 'CH'", Malformed([1], "CH").Message);
+        Assert.Contains("unknown manifest 'CH'", Malformed([FederationWire.Version], "CH").Message);
     }
 
     [Fact]
@@ -267,10 +274,10 @@ public sealed class FederationSerializerSpec : TestKit
     public void Another_format_version_is_refused()
     {
         var bytes = Serializer.ToBinary(new ClientRegistered("c"));
-        bytes[0] = 2;
+        bytes[0] = 1; // the version before compression
         var e = Malformed(bytes, "CR");
         Assert.Contains("ClientRegistered", e.Message);
-        Assert.Contains("unsupported format version 2", e.Message);
+        Assert.Contains("unsupported format version 1", e.Message);
     }
 
     [Fact]
@@ -292,7 +299,7 @@ public sealed class FederationSerializerSpec : TestKit
     [Fact]
     public void Trailing_bytes_are_refused()
     {
-        var bytes = Concat(Serializer.ToBinary(new FitResult(1, "c", [1f], 1, 0, 0)), [0]);
+        var bytes = Concat(Serializer.ToBinary(new FitResult(1, "c", new float[] { 1f }, 1, 0, 0)), [0]);
         var e = Malformed(bytes, "FR");
         Assert.Contains("FitResult", e.Message);
         Assert.Contains("1 trailing bytes", e.Message);
@@ -301,7 +308,7 @@ public sealed class FederationSerializerSpec : TestKit
     [Fact]
     public void A_negative_string_length_is_refused()
     {
-        var e = Malformed(Concat([1], I32(-1)), "CR");
+        var e = Malformed(Concat([FederationWire.Version], I32(-1)), "CR");
         Assert.Contains("ClientRegistered", e.Message);
         Assert.Contains("ClientId has negative length -1", e.Message);
     }
@@ -309,11 +316,11 @@ public sealed class FederationSerializerSpec : TestKit
     [Fact]
     public void An_oversized_string_length_is_refused_before_allocating()
     {
-        var e = Malformed(Concat([1], I32(int.MaxValue), [65]), "CR");
+        var e = Malformed(Concat([FederationWire.Version], I32(int.MaxValue), [65]), "CR");
         Assert.Contains("ClientId length 2147483647 exceeds the limit", e.Message);
-        e = Malformed(Concat([1], I32(1), I32(1), [65], I32(int.MaxValue), [65]), "FF");
+        e = Malformed(Concat([FederationWire.Version], I32(1), I32(1), [65], I32(int.MaxValue), [65]), "FF");
         Assert.Contains("Reason length 2147483647 exceeds the limit", e.Message);
-        e = Malformed(Concat([1], I32(300), [65, 66, 67]), "CR");
+        e = Malformed(Concat([FederationWire.Version], I32(300), [65, 66, 67]), "CR");
         Assert.Contains("ClientId claims 300", e.Message);
         Assert.Contains("truncated", e.Message);
     }
@@ -321,7 +328,7 @@ public sealed class FederationSerializerSpec : TestKit
     [Fact]
     public void A_negative_or_oversized_float_count_is_refused_before_allocating()
     {
-        var prefix = Concat([1], I32(5), I32(1), [(byte)'c']);
+        var prefix = Concat([FederationWire.Version], I32(5), I32(1), [(byte)'c'], [(byte)Codec.None]);
         var e = Malformed(Concat(prefix, I32(-7), new byte[24]), "FR");
         Assert.Contains("Delta has negative length -7", e.Message);
         e = Malformed(Concat(prefix, I32(int.MaxValue), new byte[24]), "FR");
@@ -334,7 +341,7 @@ public sealed class FederationSerializerSpec : TestKit
     [Fact]
     public void Invalid_utf8_is_refused()
     {
-        var e = Malformed(Concat([1], I32(2), [0xC3, 0x28]), "CR");
+        var e = Malformed(Concat([FederationWire.Version], I32(2), [0xC3, 0x28]), "CR");
         Assert.Contains("ClientId is not valid UTF-8", e.Message);
     }
 

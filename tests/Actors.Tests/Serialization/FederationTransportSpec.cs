@@ -86,8 +86,8 @@ public sealed class FederationTransportSpec : TestKit
         target.LastSender.Tell(new ClientRegistered("reply"));
         Assert.Equal("reply", client.ExpectMsg<ClientRegistered>(Patience).ClientId);
         // Its weights are this node's, from this node's pool.
-        WeightBuffers.Get(Sys).Return(received.Delta);
-        Assert.Same(received.Delta, WeightBuffers.Get(Sys).Rent(received.Delta.Length));
+        WeightBuffers.Get(Sys).Return(received.Delta.Values);
+        Assert.Same(received.Delta.Values, WeightBuffers.Get(Sys).Rent(received.Delta.Length));
     }
 
     [Fact]
@@ -118,8 +118,8 @@ public sealed class FederationTransportSpec : TestKit
 
         long toFirst = prepared.Tell(Remotely(first.Ref), null);
         // Were it serialized again per target, the second target would see this change.
-        var sent = request with { Weights = (float[])request.Weights.Clone() };
-        request.Weights[0] = 42f;
+        var sent = request with { Weights = (float[])request.Weights.Values!.Clone() };
+        request.Weights.Values![0] = 42f;
         long toSecond = prepared.Tell(Remotely(second.Ref), null);
 
         Assert.Equal(toFirst, toSecond);
@@ -142,7 +142,7 @@ public sealed class FederationTransportSpec : TestKit
         long bytes = FederationTransport.Get(_senderSystem).Tell(Remotely(target.Ref), message, null);
 
         AssertSame(message, target.ExpectMsg<FitResult>(Patience));
-        Assert.Equal(1 + 4 + 4 + 5 + 4 + 400 + 4 + 8 + 8, bytes);
+        Assert.Equal(1 + 4 + 4 + 5 + 1 + 4 + 400 + 4 + 8 + 8, bytes); // the 1 after the id: the codec
         Assert.Equal(bytes, WireSize.Of(message));
         Assert.Equal(0, FederationTransport.Get(_senderSystem).Prepare(message).ChunkCount);
     }

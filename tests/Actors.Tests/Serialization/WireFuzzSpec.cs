@@ -66,16 +66,16 @@ public sealed class WireFuzzSpec
     public static TheoryData<object, string> OutOfBounds() => new()
     {
         { new RegisterClient(new string('x', ClientIds.MaxLength + 1), 10), "ClientId has 129 characters" },
-        { new FitResult(1, new string('é', ClientIds.MaxLength + 1), [1f], 1, 0, 0), "ClientId" },
+        { new FitResult(1, new string('é', ClientIds.MaxLength + 1), new float[] { 1f }, 1, 0, 0), "ClientId" },
         { new FitFailed(1, "c-1", new string('x', FederationWire.MaxReasonChars + 1)), "Reason" },
         { new EvaluateFailed(1, "c-1", new string('x', FederationWire.MaxReasonChars + 1)), "Reason" },
         { new RunEvents.Ended(1, new string('x', FederationWire.MaxRunTextChars + 1)), "Failure" },
         { new RunEvents.RoundReport(new RoundMetrics(1, false, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
             FailureReason: new string('x', FederationWire.MaxRunTextChars))), "Metrics" },
-        { new FitRequest(1, [1f], new LocalTrainingOptions(BatchSize: 0), 1), "batch-size" },
-        { new FitRequest(1, [1f], new LocalTrainingOptions(Epochs: int.MaxValue), 1), "epochs" },
-        { new FitRequest(1, [1f], new LocalTrainingOptions(LearningRate: double.NaN), 1), "client-lr" },
-        { new FitRequest(1, [1f], new LocalTrainingOptions(ProximalMu: -1), 1), "proximal-mu" },
+        { new FitRequest(1, new float[] { 1f }, new LocalTrainingOptions(BatchSize: 0), 1), "batch-size" },
+        { new FitRequest(1, new float[] { 1f }, new LocalTrainingOptions(Epochs: int.MaxValue), 1), "epochs" },
+        { new FitRequest(1, new float[] { 1f }, new LocalTrainingOptions(LearningRate: double.NaN), 1), "client-lr" },
+        { new FitRequest(1, new float[] { 1f }, new LocalTrainingOptions(ProximalMu: -1), 1), "proximal-mu" },
     };
 
     [Theory]
