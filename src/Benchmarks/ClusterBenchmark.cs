@@ -23,14 +23,16 @@ public static class ClusterBenchmark
     private const int PerRound = 10;
     private const int Samples = 600;
 
+    private static string[] Settings(int rounds) =>
+    [
+        "--dataset", "fashion-mnist", "--model", "mcmahan-cnn", "--clients", $"{Clients}", "--samples-per-client", $"{Samples}",
+        "--partition", "iid", "--client-fraction", "0.34", "--min-clients", $"{PerRound}", "--epochs", "1", "--batch-size", "10",
+        "--client-lr", "0.01", "--round-deadline", "10m", "--rounds", $"{rounds + 1}",
+    ];
+
     public static async Task<int> RunAsync(int rounds, TextWriter output)
     {
-        string[] settings =
-        {
-            "--dataset", "fashion-mnist", "--model", "mcmahan-cnn", "--clients", $"{Clients}", "--samples-per-client", $"{Samples}",
-            "--partition", "iid", "--client-fraction", "0.34", "--min-clients", $"{PerRound}", "--epochs", "1", "--batch-size", "10",
-            "--client-lr", "0.01", "--round-deadline", "10m", "--rounds", $"{rounds + 1}",
-        };
+        string[] settings = Settings(rounds);
         long modelBytes = 4L * 1_663_370;
         long target = modelBytes * 2 * PerRound;
         output.WriteLine($"cluster benchmark: mcmahan-cnn, fashion-mnist, {Clients} clients x {Samples} samples, {PerRound} per round, " +
@@ -66,6 +68,38 @@ public static class ClusterBenchmark
         return Check.Report(checks, output);
     }
 
+    /// <summary>
+    /// <c>--suite cluster --compression</c>: the cluster (mutual TLS) uncompressed, then with each compression of
+    /// <see cref="CompressionBenchmark.Variants"/> (the server's settings; the clients follow its fit requests). The
+    /// bytes each direction moves on the wire, from the metrics (serialized sizes, chunk headers included), as a share
+    /// of the uncompressed run's, against the targets of issue 14; and the loopback bytes, everything on 127.0.0.1.
+    /// </summary>
+    public static async Task<int> RunCompressionAsync(int rounds, TextWriter output)
+    {
+        output.WriteLine($"cluster benchmark, compression: {Machine.Describe()}");
+        output.WriteLine($"mcmahan-cnn, fashion-mnist, {Clients} clients x {Samples} samples, {PerRound} per round, 1 server + {ClientNodes} " +
+                         $"client processes on mutual TLS; 1 warm-up round, then {rounds} measured");
+        var checks = new List<Check>();
+        (double Seconds, double Payload, double Wire, double Sent, double Received)? none = null;
+        foreach (var variant in CompressionBenchmark.Variants)
+        {
+            var flags = variant.Settings.SelectMany(setting => new[] { $"--{setting.Key}", setting.Value });
+            var run = await Cluster(Settings(rounds).Concat(flags).ToArray(), rounds, checks, tls: true);
+            none ??= run;
+            double up = run.Received / none.Value.Received, down = run.Sent / none.Value.Sent, both = run.Payload / none.Value.Payload;
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {variant.Name,-28} uplink {run.Received / 1e6,7:F2} MB ({up:F4})  downlink {run.Sent / 1e6,7:F2} MB ({down:F4})  " +
+                $"round {both:F4}  loopback {run.Wire / 1e6,7:F2} MB ({run.Wire / none.Value.Wire:F4})  {run.Seconds:F2} s/round"));
+            if (variant.MaxShare is { } maxShare)
+            {
+                double share = variant.UplinkOnly ? up : both;
+                checks.Add(new Check($"cluster, {variant.Name}: {(variant.UplinkOnly ? "update" : "round")} bytes on the wire as a share of uncompressed",
+                    share <= maxShare, string.Create(CultureInfo.InvariantCulture, $"{share:F4}, at most {maxShare}")));
+            }
+        }
+        return Check.Report(checks, output);
+    }
+
     private static async Task<double> SingleProcess(int rounds, TextWriter output, List<Check> checks)
     {
         var data = DatasetCatalog.Load("fashion-mnist", null, DatasetCatalog.DefaultCacheDir(), 0, output.WriteLine);
@@ -87,7 +121,10 @@ public static class ClusterBenchmark
         return seconds / rounds;
     }
 
-    private static async Task<(double Seconds, double Payload, double Wire)> Cluster(string[] settings, int rounds, List<Check> checks, bool tls)
+    /// <summary>One cluster run: mean round time, payload bytes per round (the server's sent: the model down;
+    /// received: the updates up, as the metrics count them) and loopback bytes per round.</summary>
+    private static async Task<(double Seconds, double Payload, double Wire, double Sent, double Received)> Cluster(string[] settings, int rounds,
+        List<Check> checks, bool tls)
     {
         var folder = Path.Combine(Path.GetTempPath(), $"akkafed-cluster-bench-{Guid.NewGuid():N}");
         int port = NodeProcess.FreePort();
@@ -142,9 +179,8 @@ public static class ClusterBenchmark
                 checks.Add(Check.Equal($"cluster, round {round}: participants equal the selected", (int)Column(row, "participants"),
                     (int)Column(row, "selected")));
             }
-            return (measured.Average(row => Column(row, "wall_seconds")),
-                measured.Average(row => Column(row, "bytes_sent") + Column(row, "bytes_received")),
-                (after - before) / (double)(rounds + 1));
+            double sent = measured.Average(row => Column(row, "bytes_sent")), received = measured.Average(row => Column(row, "bytes_received"));
+            return (measured.Average(row => Column(row, "wall_seconds")), sent + received, (after - before) / (double)(rounds + 1), sent, received);
         }
         finally
         {

@@ -59,6 +59,7 @@ public static class CompressionBenchmark
     public static async Task<int> RunAsync(IReadOnlyList<Setup> setups, int rounds, bool quick, TextWriter output)
     {
         var checks = new List<Check>();
+        output.WriteLine($"compression benchmark: {Machine.Describe()}");
         foreach (var setup in setups)
         {
             output.WriteLine($"compression: {setup.Name}, {rounds} rounds, the same seed for every variant");

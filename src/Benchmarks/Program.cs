@@ -54,12 +54,16 @@ mallocCompare.Validators.Add(result =>
         result.AddError($"--malloc-compare {bad}: at least one pair of processes is measured");
     }
 });
+var compression = new Option<bool>("--compression")
+{
+    Description = "cluster only: instead of TLS against plain TCP, the cluster uncompressed and with each update compression; bytes on the wire",
+};
 // The child of --malloc-compare: the floor alone, with a line the parent reads.
 var floorOnly = new Option<bool>("--floor-only") { Hidden = true };
 
 var root = new RootCommand("Measure AkkaFed against its targets (see BENCHMARKS.md). Exits 1 when a run breaks one of its checks.")
 {
-    suite, quick, rounds, targets, registered, mallocCompare, floorOnly,
+    suite, quick, rounds, targets, registered, mallocCompare, compression, floorOnly,
 };
 root.Validators.Add(result =>
 {
@@ -67,6 +71,10 @@ root.Validators.Add(result =>
     if (chosen != "scale" && (result.GetResult(targets) is not null || result.GetResult(registered) is not null))
     {
         result.AddError("--target and --registered choose what the scale suite measures: add --suite scale");
+    }
+    if (chosen != "cluster" && result.GetValue(compression))
+    {
+        result.AddError("--compression measures compression on the wire, in the cluster: add --suite cluster (--suite compression measures it in one process)");
     }
     if (chosen == "scale" && result.GetValue(rounds) is < 10 and int few)
     {
@@ -111,7 +119,9 @@ root.SetAction(async (parse, cancel) =>
                 parse.GetValue(quick) ? CompressionBenchmark.Quick : CompressionBenchmark.HeldIn,
                 parse.GetValue(rounds) ?? (parse.GetValue(quick) ? 2 : 20), parse.GetValue(quick), Console.Out));
         case "cluster":
-            return await Cli.Guard(() => ClusterBenchmark.RunAsync(parse.GetValue(rounds) ?? 3, Console.Out));
+            return await Cli.Guard(() => parse.GetValue(compression)
+                ? ClusterBenchmark.RunCompressionAsync(parse.GetValue(rounds) ?? 3, Console.Out)
+                : ClusterBenchmark.RunAsync(parse.GetValue(rounds) ?? 3, Console.Out));
         default:
             var setup = parse.GetValue(quick) ? ThroughputBenchmark.Quick : ThroughputBenchmark.McMahanFashionMnist;
             if (parse.GetValue(rounds) is int r)

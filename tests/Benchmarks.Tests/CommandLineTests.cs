@@ -27,6 +27,7 @@ public sealed class CommandLineTests
     [InlineData("--target aggregation", "--suite scale")]
     [InlineData("--suite scale --rounds 5", "round 10")]
     [InlineData("--suite cluster --quick", "no quick mode")]
+    [InlineData("--suite compression --compression", "add --suite cluster")]
     public void Settings_that_mean_nothing_are_refused_with_a_message_saying_why(string args, string message)
     {
         var (exit, _, error) = Benchmarks(args.Split(' '));

@@ -156,10 +156,27 @@ internal static class Codecs
                 var codes = vector.Codes!;
                 int blockSize = vector.BlockSize;
                 bool int8 = vector.Codec == Codec.Int8;
-                for (int i = 0; i < destination.Length; i++)
+                // A block at a time, so the scale is read once for each block, not each value.
+                for (int i = 0; i < destination.Length;)
                 {
                     int at = start + i;
-                    destination[i] = Code(codes, at, int8) * scales[at / blockSize];
+                    float scale = scales[at / blockSize];
+                    int end = Math.Min(destination.Length, i + (blockSize - at % blockSize));
+                    if (int8)
+                    {
+                        for (; i < end; i++)
+                        {
+                            destination[i] = (sbyte)codes[start + i] * scale;
+                        }
+                    }
+                    else
+                    {
+                        for (; i < end; i++)
+                        {
+                            int value = start + i;
+                            destination[i] = (((codes[value >> 1] >> (4 * (value & 1))) & 0xF) - 8) * scale;
+                        }
+                    }
                 }
                 break;
             case Codec.TopK:
