@@ -99,6 +99,11 @@ public sealed class CompressionTests
         var decoded = Options(Codec.Fp16).Encode(values, seed: 0).ToFloats();
 
         Assert.Equal(values.Select(v => (float)(Half)v), decoded);
+        Assert.Equal(values.Max(v => MathF.Abs((float)(Half)v)), Options(Codec.Fp16).Encode(values, seed: 0).MaxAbs());
+        // The decoding table holds every half as the conversion gives it, NaN and infinity too.
+        var table = Codecs.HalfTable.Value;
+        Assert.All(Enumerable.Range(0, 1 << 16), bits => Assert.Equal(BitConverter.SingleToInt32Bits((float)BitConverter.UInt16BitsToHalf((ushort)bits)),
+            BitConverter.SingleToInt32Bits(table[bits])));
         Assert.Throws<ArgumentException>(() => Options(Codec.Fp16).Encode(new[] { 70_000f }, 0));
     }
 
@@ -309,5 +314,31 @@ public sealed class CompressionTests
         var e = Assert.Throws<ArgumentException>(build);
 
         Assert.Contains(problem, e.Message);
+    }
+
+    [Theory]
+    [InlineData(Codec.Int8, 1_000, 64)]
+    [InlineData(Codec.Int8, 1_001, 333)]
+    [InlineData(Codec.Int4, 1_001, 64)]
+    [InlineData(Codec.Int4, 999, 333)]
+    public void Decoding_any_range_gives_the_bits_of_code_times_scale_value_by_value(Codec codec, int length, int blockSize)
+    {
+        var encoded = new CompressionOptions(codec, BlockSize: blockSize).Encode(Values(length, seed: 13), seed: 5);
+        var expected = new float[length];
+        for (int i = 0; i < length; i++)
+        {
+            expected[i] = Codecs.Code(encoded.Codes!, i, codec == Codec.Int8) * encoded.Scales![i / blockSize];
+        }
+
+        Assert.Equal(expected, encoded.ToFloats());
+        // Ranges that start and end anywhere: odd values, inside blocks, across them.
+        foreach (var (start, count) in new[] { (0, 1), (1, 2), (3, 130), (63, 66), (length - 5, 5), (17, length - 17) })
+        {
+            var part = new float[count];
+            encoded.DecodeRange(start, part);
+            Assert.Equal(expected.AsSpan(start, count).ToArray(), part);
+        }
+        float largest = expected.Max(MathF.Abs);
+        Assert.Equal(largest, encoded.MaxAbs());
     }
 }

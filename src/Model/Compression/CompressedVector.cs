@@ -226,20 +226,31 @@ public sealed class CompressedVector : IEquatable<CompressedVector>
                 }
                 break;
             case Codec.Fp16:
+                // A finite half's magnitude grows with its bits less the sign, so the largest is found on the bits.
+                int bits = 0;
                 for (int i = 0; i < Length; i++)
                 {
-                    largest = MathF.Max(largest, MathF.Abs((float)BitConverter.UInt16BitsToHalf(BinaryPrimitives.ReadUInt16LittleEndian(Codes.AsSpan(2 * i)))));
+                    bits = Math.Max(bits, BinaryPrimitives.ReadUInt16LittleEndian(Codes.AsSpan(2 * i)) & 0x7FFF);
                 }
+                largest = (float)BitConverter.UInt16BitsToHalf((ushort)bits);
                 break;
             default:
                 // |code * scale| grows with |code| (rounding is monotone), so a block's largest is its largest code's.
                 bool int8 = Codec == Codec.Int8;
                 for (int b = 0; b < Scales!.Length; b++)
                 {
+                    int first = b * BlockSize, end = (int)Math.Min(Length, (long)first + BlockSize);
                     int code = 0;
-                    for (int i = b * BlockSize, end = (int)Math.Min(Length, (long)i + BlockSize); i < end; i++)
+                    if (int8)
                     {
-                        code = Math.Max(code, Math.Abs(Codecs.Code(Codes!, i, int8)));
+                        code = Codecs.LargestInt8(MemoryMarshal.Cast<byte, sbyte>(Codes.AsSpan(first, end - first)));
+                    }
+                    else
+                    {
+                        for (int i = first; i < end && code < 7; i++)
+                        {
+                            code = Math.Max(code, Math.Abs(Codecs.Code(Codes!, i, int8)));
+                        }
                     }
                     largest = MathF.Max(largest, code * Scales[b]);
                 }
