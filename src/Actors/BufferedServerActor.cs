@@ -55,12 +55,27 @@ public sealed class BufferedServerActor : ReceiveActor
         Receive<FitResult>(OnFitResult);
         Receive<FitFailed>(failed => Answer(failed.Round, failed.ClientId, Sender, failed.Reason));
         Receive<RegisterClient>(register => _clients.Admit(register, Sender, Context));
+        Receive<Hosting.RegisterClients>(register => _clients.AdmitHost(register, Sender, Context));
         Receive<Terminated>(terminated =>
         {
             if (_clients.Remove(terminated.ActorRef) is { } clientId && _schedule?.IsInFlight(clientId) == true)
             {
                 _answers[clientId] = "client terminated";
                 Advance();
+            }
+            else if (_clients.IsHostOf(terminated.ActorRef))
+            {
+                // Every hosted client is gone at once; those in flight are lost, as crashed clients.
+                var lost = _clients.Available().Where(id => _clients.IsHosted(id) && _schedule?.IsInFlight(id) == true).ToArray();
+                _clients.RemoveHost(terminated.ActorRef);
+                foreach (var id in lost)
+                {
+                    _answers[id] = "client terminated";
+                }
+                if (lost.Length > 0)
+                {
+                    Advance();
+                }
             }
         });
         Receive<AwaitClients>(wait => _clients.Await(wait.Count, Sender));
@@ -119,7 +134,7 @@ public sealed class BufferedServerActor : ReceiveActor
         var prepared = _transfer.Prepare(new FitRequest(_state.Round, Downlink(), _options.Local, _options.Seed) { Uplink = _options.Uplink });
         foreach (var clientId in training)
         {
-            prepared.Tell(_clients[clientId], Self);
+            _clients.Tell(clientId, prepared, Self);
         }
     }
 

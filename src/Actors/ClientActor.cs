@@ -22,9 +22,17 @@ namespace AkkaFed.Actors;
 /// a client whose node restarts (or a resumed run) starts again with none, which loses at most the mass not yet
 /// sent, one update's worth, and nothing of what was sent.
 /// </para>
+/// <para>
 /// A simulation may hold a million of these, so an idle client is kept to its fields: a plain
 /// <see cref="UntypedActor"/> (no per-instance handler tables), and the logger and the registration timer exist
 /// only while they are needed.
+/// </para>
+/// <para>
+/// Hosted (made with <see cref="HostedProps"/>): a child of a <see cref="ClientHost"/>, activated for one request
+/// and stopped once it answered. It does not register (its host did, for all its clients), takes requests from its
+/// host only, and answers its host with <see cref="Hosting.Answered"/>, which hands back its residual with the reply.
+/// It never acts out faults: hosts are used only where the server plans them, or there are none.
+/// </para>
 /// </remarks>
 public sealed class ClientActor : UntypedActor
 {
@@ -41,6 +49,7 @@ public sealed class ClientActor : UntypedActor
     private IActorRef _registeredWith = ActorRefs.Nobody;
     private ICancelable? _registration;
     private UplinkEncoder? _uplink;
+    private readonly int _hostedIndex = -1;
 
     public ClientActor(string clientId, ReadOnlyMemory<int> shard, TensorData data, TrainerPool trainers, IActorRef server,
         SimulatedFaults faults, Attack attack)
@@ -53,6 +62,24 @@ public sealed class ClientActor : UntypedActor
         _server = server;
         _faults = faults;
     }
+
+    /// <summary>A hosted client's place: its index among its host's clients and the residual it last left.</summary>
+    public sealed record Seat(int Index, UplinkEncoder? Uplink);
+
+    public ClientActor(string clientId, ReadOnlyMemory<int> shard, TensorData data, TrainerPool trainers, Seat seat, Attack attack)
+    {
+        _attack = attack;
+        _clientId = clientId;
+        _shard = shard;
+        _data = data;
+        _trainers = trainers;
+        _server = ActorRefs.Nobody;
+        _faults = SimulatedFaults.None;
+        _hostedIndex = seat.Index;
+        _uplink = seat.Uplink;
+    }
+
+    private bool IsHosted => _hostedIndex >= 0;
 
     private sealed record RegisterAgain
     {
@@ -69,11 +96,40 @@ public sealed class ClientActor : UntypedActor
                 attack ?? Attack.None)
             .WithDispatcher(AkkaFedConfig.TrainingDispatcher);
 
+    /// <summary>A client of <see cref="ClientHost"/>, activated for one request: see the remarks on hosted clients.</summary>
+    public static Props HostedProps(string clientId, ReadOnlyMemory<int> shard, TensorData data, TrainerPool trainers, Seat seat,
+        Attack attack) =>
+        Akka.Actor.Props.Create(typeof(ClientActor), clientId, shard, data, trainers, seat, attack)
+            .WithDispatcher(AkkaFedConfig.TrainingDispatcher);
+
     private ILoggingAdapter Log => Context.GetLogger();
 
     private FederationTransport Transfer => FederationTransport.Get(Context.System);
 
-    protected override void PreStart() => Register();
+    protected override void PreStart()
+    {
+        if (IsHosted)
+        {
+            _registeredWith = Context.Parent;
+        }
+        else
+        {
+            Register();
+        }
+    }
+
+    /// <summary>The reply to the request in hand: to whoever asked, or, hosted, to the host with the state to keep.</summary>
+    private void Answer(IFederationMessage reply)
+    {
+        if (IsHosted)
+        {
+            Context.Parent.Tell(new Hosting.Answered(_hostedIndex, reply, _uplink));
+        }
+        else
+        {
+            Transfer.Tell(Sender, reply, Self);
+        }
+    }
 
     protected override void PostStop() => _registration?.Cancel();
 
@@ -179,7 +235,7 @@ public sealed class ClientActor : UntypedActor
             reply = new EvaluateFailed(request.Round, _clientId, FailureText.Bound(e.Message));
         }
         WeightBuffers.Get(Context.System).Return(request.Weights.Values);
-        Transfer.Tell(Sender, reply, Self);
+        Answer(reply);
     }
 
     private void Fit(FitRequest request)
@@ -227,7 +283,7 @@ public sealed class ClientActor : UntypedActor
         }
         else
         {
-            Transfer.Tell(Sender, reply, Self);
+            Answer(reply);
         }
     }
 }

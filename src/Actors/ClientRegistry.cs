@@ -2,6 +2,8 @@ using Akka.Actor;
 using Akka.Event;
 using AkkaFed.Actors.Protocol;
 using AkkaFed.Actors.Security;
+using AkkaFed.Actors.Serialization;
+using AkkaFed.Model.Federation;
 using static AkkaFed.Actors.Protocol.Training;
 
 namespace AkkaFed.Actors;
@@ -15,6 +17,13 @@ namespace AkkaFed.Actors;
 /// A registration is admitted only from an actor whose node may host the id (<see cref="NodeIdentities.MayHost"/>),
 /// that speaks for no other id (one actor, one id), with a valid id and an example count within the server's cap.
 /// A new actor registering a known id replaces the old one: that is how a restarted client gets its id back.
+/// <para>
+/// A simulation's clients may instead be hosted: one local <see cref="ClientHost"/> registers the ids
+/// <c>NumberedClients.Id(k)</c>, k in [0, n), with one <see cref="Hosting.RegisterClients"/>, and is their owner. They
+/// cost the registry one int each (their example count) and one more for their ordinal rank; no string is made
+/// for them until one is sampled. Requests to them go to the host in a <see cref="Hosting.Deliver"/> (<see cref="Tell"/>).
+/// One host at a time; its ids cannot also be registered one by one.
+/// </para>
 /// </remarks>
 internal sealed class ClientRegistry(NodeIdentities identities, int maxExamples, ILoggingAdapter log)
 {
@@ -25,20 +34,85 @@ internal sealed class ClientRegistry(NodeIdentities identities, int maxExamples,
     private readonly List<(int Count, IActorRef ReplyTo)> _waiting = new();
     private string[]? _sorted;
     private long _refusals;
+    private IActorRef? _host;
+    private int[] _hostedExamples = Array.Empty<int>();
+    private int[]? _hostedOrder;
 
-    public int Count => _byId.Count;
+    public int Count => _byId.Count + _hostedExamples.Length;
 
-    /// <summary>The actors that speak for the registered clients.</summary>
-    public IEnumerable<IActorRef> Actors => _byActor.Keys;
+    /// <summary>The actors that speak for the registered clients: each client's own, and the host once for all of its.</summary>
+    public IEnumerable<IActorRef> Actors => _host is null ? _byActor.Keys : _byActor.Keys.Append(_host);
 
-    public IActorRef this[string clientId] => _byId[clientId];
+    /// <summary>The index of <paramref name="clientId"/> among the host's clients, or -1 when it is not hosted.</summary>
+    private int Hosted(string clientId) =>
+        _hostedExamples.Length > 0 && NumberedClients.TryIndex(clientId, out int index) && index < _hostedExamples.Length ? index : -1;
+
+    /// <summary>Tells <paramref name="message"/> to <paramref name="clientId"/>'s actor, or to its host in an envelope; the bytes sent (0 locally).</summary>
+    public long Tell(string clientId, OutgoingMessage message, IActorRef sender)
+    {
+        int hosted = Hosted(clientId);
+        if (hosted < 0)
+        {
+            return message.Tell(_byId[clientId], sender);
+        }
+        _host!.Tell(new Hosting.Deliver(hosted, message.Message), sender);
+        return 0;
+    }
 
     /// <summary>The training samples <paramref name="clientId"/> said it holds.</summary>
-    public int Examples(string clientId) => _examples[clientId];
+    public int Examples(string clientId) => Hosted(clientId) is var hosted and >= 0 ? _hostedExamples[hosted] : _examples[clientId];
 
     /// <summary>Whether <paramref name="examples"/> is a count <paramref name="clientId"/> may claim: 0 up to what it registered.</summary>
     public bool MayClaim(string clientId, int examples) =>
-        examples >= 0 && _examples.TryGetValue(clientId, out var registered) && examples <= registered;
+        examples >= 0 && (Hosted(clientId) is var hosted and >= 0
+            ? examples <= _hostedExamples[hosted]
+            : _examples.TryGetValue(clientId, out var registered) && examples <= registered);
+
+    /// <summary>
+    /// Acknowledges <paramref name="register"/> and makes <paramref name="sender"/> the host of its clients, watched by
+    /// <paramref name="server"/>; refused from another node, with an example count out of range, or with ids taken.
+    /// </summary>
+    public void AdmitHost(Hosting.RegisterClients register, IActorRef sender, IActorContext server)
+    {
+        string? refusal = !sender.Path.Address.HasLocalScope ? "a host of clients must run on the server's node"
+            : _host is not null && !_host.Equals(sender) ? $"{_host.Path} hosts clients already"
+            : register.Examples.Any(examples => examples < 0 || examples > maxExamples) ? $"an example count is outside 0..{maxExamples}"
+            : _byId.Keys.Any(id => NumberedClients.TryIndex(id, out int k) && k < register.Examples.Length) ? "some of its ids are registered already"
+            : null;
+        if (refusal is not null)
+        {
+            RefusalLog.Refused(log, ref _refusals, $"the registration of {register.Examples.Length} hosted clients from {sender.Path}", refusal);
+            return;
+        }
+        if (!sender.Equals(_host))
+        {
+            server.Watch(sender);
+        }
+        _host = sender;
+        _hostedExamples = register.Examples;
+        _hostedOrder = null;
+        sender.Tell(new Hosting.ClientsRegistered(register.Examples.Length), server.Self);
+        AnswerWaiting();
+    }
+
+    /// <summary>Whether <paramref name="actor"/> is the host of clients.</summary>
+    public bool IsHostOf(IActorRef actor) => actor.Equals(_host);
+
+    /// <summary>Forgets the host <paramref name="host"/> and its clients; whether it was the host.</summary>
+    public bool RemoveHost(IActorRef host)
+    {
+        if (!IsHostOf(host))
+        {
+            return false;
+        }
+        _host = null;
+        _hostedExamples = Array.Empty<int>();
+        _hostedOrder = null;
+        return true;
+    }
+
+    /// <summary>Whether <paramref name="clientId"/> is a client of the host.</summary>
+    public bool IsHosted(string clientId) => Hosted(clientId) >= 0;
 
     /// <summary>Binds <paramref name="clientId"/> (with <paramref name="examples"/> samples) to <paramref name="client"/>; returns the actor it was bound to before, if another.</summary>
     public IActorRef? Register(string clientId, IActorRef client, int examples)
@@ -98,6 +172,10 @@ internal sealed class ClientRegistry(NodeIdentities identities, int maxExamples,
         {
             return $"that actor speaks for {other} already";
         }
+        if (Hosted(register.ClientId) >= 0)
+        {
+            return $"{_host!.Path} hosts that id";
+        }
         if (!identities.MayHost(sender, register.ClientId))
         {
             return identities.Of(sender.Path.Address) is { } identity
@@ -146,18 +224,32 @@ internal sealed class ClientRegistry(NodeIdentities identities, int maxExamples,
     }
 
     /// <summary>Whether <paramref name="sender"/> is the actor registered for <paramref name="clientId"/>.</summary>
-    public bool IsOwner(string clientId, IActorRef sender) => _byId.TryGetValue(clientId, out var owner) && owner.Equals(sender);
+    public bool IsOwner(string clientId, IActorRef sender) => Hosted(clientId) >= 0
+        ? _host!.Equals(sender)
+        : _byId.TryGetValue(clientId, out var owner) && owner.Equals(sender);
 
     public void Unreachable(Address node) => _unreachable.Add(node);
 
     public void Reachable(Address node) => _unreachable.Remove(node);
 
-    /// <summary>Registered clients on reachable nodes, in ordinal order.</summary>
+    /// <summary>
+    /// Registered clients on reachable nodes, in ordinal order. Hosted clients alone are a list that makes each id as
+    /// it is read (the host is local, so always reachable); with clients of both kinds, the ids are merged into one array.
+    /// </summary>
     public IReadOnlyList<string> Available()
     {
+        IReadOnlyList<string> hosted = Array.Empty<string>();
+        if (_hostedExamples.Length > 0)
+        {
+            _hostedOrder ??= NumberedClients.OrdinalOrder(_hostedExamples.Length);
+            hosted = NumberedClients.InOrdinalOrder(_hostedOrder);
+        }
+        if (_byId.Count == 0)
+        {
+            return hosted;
+        }
         _sorted ??= _byId.Keys.Order(StringComparer.Ordinal).ToArray();
-        return _unreachable.Count == 0
-            ? _sorted
-            : _sorted.Where(id => !_unreachable.Contains(_byId[id].Path.Address)).ToArray();
+        var own = _unreachable.Count == 0 ? _sorted : _sorted.Where(id => !_unreachable.Contains(_byId[id].Path.Address)).ToArray();
+        return hosted.Count == 0 ? own : own.Concat(hosted).Order(StringComparer.Ordinal).ToArray();
     }
 }

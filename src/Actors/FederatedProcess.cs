@@ -37,6 +37,36 @@ public sealed record SimulationSpec(
     /// <summary>Counts what the training pool does (models, clients training at once, busy time), for benchmarks and
     /// tests that check its bounds; null counts nothing.</summary>
     public TrainerPoolCounters? TrainerCounters { get; init; }
+
+    /// <summary>Whether each client has an actor for the whole run or only while it has a request in hand.</summary>
+    public ClientActivation Activation { get; init; } = ClientActivation.Automatic;
+
+    /// <summary>
+    /// On demand when that gives the same run: on the simulated clock (the server plans the faults), or on the wall
+    /// clock with no faults to act out; always live otherwise (a straggler's late reply, a dropout's silence).
+    /// </summary>
+    public bool ActivatesOnDemand => Activation switch
+    {
+        ClientActivation.AlwaysLive => false,
+        ClientActivation.OnDemand => true,
+        _ => Server.Clock is not null || (Faults.StragglerFraction == 0 && Faults.DropoutFraction == 0),
+    };
+}
+
+/// <summary>How a simulation keeps its clients' actors (<see cref="SimulationSpec.Activation"/>).</summary>
+public enum ClientActivation
+{
+    /// <summary><see cref="OnDemand"/> where it is exact, else <see cref="AlwaysLive"/>: see <see cref="SimulationSpec.ActivatesOnDemand"/>.</summary>
+    Automatic,
+
+    /// <summary>One <see cref="ClientActor"/> per client, registered on its own, for the whole run (as in a deployment).</summary>
+    AlwaysLive,
+
+    /// <summary>
+    /// One <see cref="ClientHost"/> for all clients, which activates a client's actor for each request and passivates it
+    /// after its answer. Faults on the wall clock are not acted out in this mode.
+    /// </summary>
+    OnDemand,
 }
 
 /// <summary>A run stopped before its last round: too many rounds in a row failed, or the server stopped answering.</summary>
@@ -47,7 +77,9 @@ public sealed class FederationException(string message) : Exception(message);
 /// <c>state = process.Initialize()</c>, then <c>(state, metrics) = await process.NextAsync(state)</c> once per round,
 /// or <see cref="RunAsync"/> for many. A thin edge over the one run driver, <see cref="FederationDriver"/>, which
 /// runs the rounds here as it does as the cluster singleton. Owns the actor system of a simulation: the driver (and
-/// its <see cref="ServerActor"/>) and one <see cref="ClientActor"/> per partition.
+/// its <see cref="ServerActor"/>) and the clients: a <see cref="ClientHost"/> that activates each client's
+/// <see cref="ClientActor"/> on demand, or one always-live <see cref="ClientActor"/> per partition
+/// (<see cref="SimulationSpec.Activation"/>).
 /// </summary>
 public sealed class FederatedProcess : IAsyncDisposable
 {
@@ -73,6 +105,12 @@ public sealed class FederatedProcess : IAsyncDisposable
         var run = new RunOptions(spec.Server, spec.Model, Rounds: 0, MaxFailedRounds: int.MaxValue, WaitForClients: spec.Partitions.Count,
             CheckpointDirectory: null, StartsOnItsOwn: false, TorchThreads: spec.TorchThreads);
         _driver = system.ActorOf(FederationDriver.Props(run, spec.EvaluateEachRound ? _test : null), "federation");
+        if (spec.ActivatesOnDemand)
+        {
+            // Ten million clients are one actor and a few ints each (see ClientHost).
+            _clients = [system.ActorOf(ClientHost.Props(spec.Partitions, _train, _trainers, _driver, spec.Attack), "clients")];
+            return;
+        }
         _clients = new IActorRef[spec.Partitions.Count];
         // On the simulated clock the server's plan applies the faults; on the wall clock the clients act them out.
         var faults = spec.Server.Clock is null ? spec.Faults : SimulatedFaults.None;
@@ -85,7 +123,10 @@ public sealed class FederatedProcess : IAsyncDisposable
 
     public ActorSystem System => _system;
 
-    public static string ClientId(int index) => $"client-{index:D5}";
+    /// <summary>The host of the clients when they are activated on demand; null when each has its own actor.</summary>
+    public IActorRef? Host => _spec.ActivatesOnDemand ? _clients[0] : null;
+
+    public static string ClientId(int index) => NumberedClients.Id(index);
 
     /// <summary>
     /// Starts the driver, the server and the clients, and returns once every client has registered.

@@ -179,6 +179,7 @@ public sealed class FederationDriver : ReceiveActor, IWithTimers
     private void Membership(Action? serverReplaced = null)
     {
         Receive<RegisterClient>(register => _server.Forward(register));
+        Receive<Hosting.RegisterClients>(register => _server.Forward(register));
         Receive<AwaitClients>(wait => _server.Forward(wait));
         Receive<Terminated>(terminated => terminated.ActorRef.Equals(_server), _ =>
         {

@@ -69,6 +69,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         Receive<EvaluateResult>(OnEvaluateResult);
         Receive<EvaluateFailed>(failed => OnEvaluated(failed.Round, failed.ClientId, null, failed.Reason));
         Receive<RegisterClient>(register => _clients.Admit(register, Sender, Context));
+        Receive<Hosting.RegisterClients>(register => _clients.AdmitHost(register, Sender, Context));
         Receive<RunEvents.Ended>(ended =>
         {
             // Directly, as fit requests travel: a node that pub-sub has not reached yet hears the end all the same.
@@ -125,6 +126,17 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
             _log.Info("Client {0} is gone", clientId);
             Record(_round.Lost(clientId, "client terminated"));
         }
+        else if (_clients.IsHostOf(terminated.ActorRef))
+        {
+            // Every hosted client is gone at once: those the round waits for are lost to it, as crashed clients.
+            var lost = _round.Book.Selected.Concat(_round.Evaluators).Where(_clients.IsHosted).Distinct().ToArray();
+            _clients.RemoveHost(terminated.ActorRef);
+            _log.Warning("The host of the simulation's clients is gone");
+            foreach (var hosted in lost)
+            {
+                Record(_round.Lost(hosted, "client terminated"));
+            }
+        }
     }
 
     private void StartRound(RunRound run)
@@ -173,9 +185,12 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
             ? _options.Downlink.Encode(weights, StableSeed.Mix(_options.Seed, round, $"downlink-{phase}"))
             : weights;
 
-    /// <summary>Registered clients that can be selected now: on the simulated clock, those online at <paramref name="time"/>.</summary>
+    /// <summary>
+    /// Registered clients that can be selected now: on the simulated clock, those online at <paramref name="time"/>
+    /// (every one when no device ever goes offline, without looking at each of ten million).
+    /// </summary>
     private IReadOnlyList<string> Online(double time) =>
-        _options.Clock is { } clock ? _clients.Available().Where(id => clock.IsOnline(id, time)).ToArray() : _clients.Available();
+        _options.Clock is { AlwaysOnline: false } clock ? _clients.Available().Where(id => clock.IsOnline(id, time)).ToArray() : _clients.Available();
 
     /// <summary>
     /// Starts the phase in progress: on the wall clock, its deadline timer, and every selected client is asked; on
@@ -201,7 +216,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         var prepared = _transfer.Prepare(request);
         foreach (var clientId in clientIds)
         {
-            _round = _round.Sent(prepared.Tell(_clients[clientId], Self));
+            _round = _round.Sent(_clients.Tell(clientId, prepared, Self));
         }
     }
 

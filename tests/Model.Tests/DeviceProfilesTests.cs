@@ -256,6 +256,21 @@ public sealed class DeviceProfilesTests
     }
 
     [Fact]
+    public void Devices_are_always_online_only_when_no_client_ever_goes_offline()
+    {
+        var everyone = DeviceProfiles.Parse(new StringReader("""
+            client,gflops,mbps,online
+            0,1,1,
+            1,2,1,
+            """), "t");
+
+        Assert.True(DeviceProfiles.Synthetic(new SyntheticDevices()).AlwaysOnline);
+        Assert.False(DeviceProfiles.Synthetic(new SyntheticDevices(OnlineFraction: 0.5)).AlwaysOnline);
+        Assert.True(everyone.AlwaysOnline);
+        Assert.False(DeviceProfiles.Parse(new StringReader(ExampleTrace), "devices.csv").AlwaysOnline);
+    }
+
+    [Fact]
     public void Trace_windows_repeat_at_the_end_of_the_last_window_unless_a_period_is_given()
     {
         var devices = DeviceProfiles.Parse(new StringReader("""

@@ -476,6 +476,9 @@ public sealed class DeviceProfiles
     /// <summary>How many devices the trace holds; 0 for a synthetic population, which has no rows.</summary>
     public int Count => _rows.Length;
 
+    /// <summary>Whether every client is online at every time, so that who is online needs no look at each client.</summary>
+    public bool AlwaysOnline => _synthetic is { } s ? s.OnlineFraction >= 1 : _rows.All(row => row.Availability.Equals(Availability.Always));
+
     /// <summary>
     /// The device of <paramref name="clientId"/>. Synthetic: drawn from the seed and the id. Trace: the row whose
     /// client is exactly the id; else, when the id ends in digits (<c>client-00012</c> is 12), the row with that

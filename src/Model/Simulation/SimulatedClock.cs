@@ -65,6 +65,9 @@ public sealed record SimulatedClock(DeviceProfiles Devices, SimulatedFaults Faul
     /// <summary>Whether <paramref name="clientId"/> can be selected at simulated time <paramref name="time"/>.</summary>
     public bool IsOnline(string clientId, double time) => Devices.For(clientId).Availability.IsOnline(time);
 
+    /// <summary>Whether every client is online at every time (<see cref="DeviceProfiles.AlwaysOnline"/>).</summary>
+    public bool AlwaysOnline => Devices.AlwaysOnline;
+
     /// <summary>
     /// Client <paramref name="clientId"/> trains <paramref name="examples"/> samples for <paramref name="epochs"/>
     /// epochs of round <paramref name="round"/>, which starts at <paramref name="start"/>; the model is
