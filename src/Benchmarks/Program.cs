@@ -31,7 +31,7 @@ var targets = new Option<string[]>("--target")
 targets.AcceptOnlyFromAmong(ScaleBenchmark.Targets.Keys.ToArray());
 var registered = new Option<int[]>("--registered")
 {
-    Description = "scale, registered-clients only: the numbers of registered clients to measure (default 100000 1000000)",
+    Description = "scale, registered-clients only: the numbers of registered clients to measure (default 100000 1000000 10000000)",
     AllowMultipleArgumentsPerToken = true,
 };
 registered.Validators.Add(result =>

@@ -63,7 +63,7 @@ public static class ScaleBenchmark
         new ThroughputBenchmark.Setup("mnist", ModelKind.Cnn, Clients: 80, SamplesPerClient: 100, ClientsPerRound: 80, Epochs: 5,
             BatchSize: 20, Rounds: 3, Threads: Environment.ProcessorCount, Seed: 0),
         SmallClients: 10_000,
-        Registered: [100_000, 1_000_000],
+        Registered: [100_000, 1_000_000, 10_000_000],
         IdleShard: 100,
         IdleRounds: 3,
         Updates: 100,
@@ -230,7 +230,10 @@ public static class ScaleBenchmark
             ratio <= 1.3));
     }
 
-    /// <summary>Many registered clients, 100 sampled: peak memory and per-round orchestration time.</summary>
+    /// <summary>
+    /// Many registered clients, 100 sampled: registration time, peak memory and per-round orchestration time. The
+    /// clients are activated on demand (<see cref="ClientHost"/>): between rounds none has an actor.
+    /// </summary>
     private static async Task RegisteredClients(Sizes sizes, int registered, TextWriter output, List<Figure> figures, List<Check> checks)
     {
         var data = Load(sizes.Dataset, output);
@@ -239,19 +242,21 @@ public static class ScaleBenchmark
             local, Seed: 0);
         int workers = Environment.ProcessorCount;
         var counters = new TrainerPoolCounters();
+        GC.Collect();
+        PeakMemory.Reset();
+        long baseline = PeakMemory.Resident();
+        var clock = Stopwatch.StartNew();
         var spec = new SimulationSpec(ModelKind.Cnn, data, Shards.Windows(data.Train.Count, registered, sizes.IdleShard, seed: 0), server,
             SimulatedFaults.None, workers)
         {
             EvaluateEachRound = false,
             TrainerCounters = counters,
+            Activation = ClientActivation.OnDemand,
         };
         string run = Format($"{registered} registered clients");
-        GC.Collect();
-        PeakMemory.Reset();
-        long baseline = PeakMemory.Resident();
-        var clock = Stopwatch.StartNew();
         await using var process = await FederatedProcess.StartAsync(spec, config: SimulateCommand.QuietAkka);
-        output.WriteLine(Format($"{registered:N0} clients of {sizes.IdleShard} samples registered in {clock.Elapsed.TotalSeconds:F1} s"));
+        double registration = clock.Elapsed.TotalSeconds;
+        output.WriteLine(Format($"{registered:N0} clients of {sizes.IdleShard} samples (shards and registration) in {registration:F1} s"));
         var state = process.Initialize();
         var overheads = new List<double>();
         for (int round = 0; round <= sizes.IdleRounds; round++)
@@ -269,16 +274,27 @@ public static class ScaleBenchmark
             }
         }
         long peak = PeakMemory.Peak();
+        var occupancy = await process.Host!.Ask<ClientHost.Occupancy>(ClientHost.CountActive.Instance, TimeSpan.FromMinutes(1));
         output.WriteLine(Format($"resident memory: {baseline / 1e6:F0} MB before the clients (data loaded), peak {peak / 1e6:F0} MB: {(peak - baseline) / (double)registered:F0} bytes per registered client"));
         checks.AddRange(Check.PoolBounds(run, counters, workers));
         checks.Add(Check.FinitePositive($"{run}: peak resident memory", peak));
+        checks.Add(new Check($"{run}: no client has an actor between rounds", occupancy.Active == 0, Format($"{occupancy.Active} active")));
         double mean = overheads.Average();
-        bool target = registered <= 100_000;
+        // The targets: issue 14's at ten million, the earlier ones at 100,000; the sizes between are recorded.
+        var (memoryGoal, memoryLimit, overheadGoal, overheadLimit, registrationLimit) = registered switch
+        {
+            >= 10_000_000 => ("<= 4 GB", 4e9, "<= 0.05 s", 0.05, 30.0),
+            <= 100_000 => ("<= 2 GB", 2e9, "<= 0.5 s", 0.5, double.NaN),
+            _ => ("recorded", double.NaN, "recorded", double.NaN, double.NaN),
+        };
+        bool? Within(double value, double limit) => double.IsNaN(limit) ? null : value <= limit;
+        Add(figures, output, new Figure(ScaleTarget.RegisteredClients, Format($"registration, {registered:N0} clients"),
+            double.IsNaN(registrationLimit) ? "recorded" : Format($"<= {registrationLimit:F0} s"), registration, Format($"{registration:F1} s"),
+            Within(registration, registrationLimit)));
         Add(figures, output, new Figure(ScaleTarget.RegisteredClients, Format($"peak resident memory, {registered:N0} registered clients, {Sampled} sampled"),
-            target ? "<= 2 GB" : "recorded", peak / 1e9, Format($"{peak / 1e9:F2} GB"), target ? peak <= 2e9 : null));
+            memoryGoal, peak / 1e9, Format($"{peak / 1e9:F2} GB"), Within(peak, memoryLimit)));
         Add(figures, output, new Figure(ScaleTarget.RegisteredClients, Format($"orchestration per round, {registered:N0} registered clients, {Sampled} sampled"),
-            target ? "<= 0.5 s" : "recorded", mean, Format($"{mean:F3} s (mean of {overheads.Count}, max {overheads.Max():F3} s)"),
-            target ? mean <= 0.5 : null));
+            overheadGoal, mean, Format($"{mean:F3} s (mean of {overheads.Count}, max {overheads.Max():F3} s)"), Within(mean, overheadLimit)));
     }
 
     /// <summary>100 McMahan-CNN updates (665 MB of floats) aggregate, streaming, in at most 0.15 s.</summary>
