@@ -131,7 +131,16 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
             // Every hosted client is gone at once: those the round waits for are lost to it, as crashed clients.
             var lost = _round.Book.Selected.Concat(_round.Evaluators).Where(_clients.IsHosted).Distinct().ToArray();
             _clients.RemoveHost(terminated.ActorRef);
-            _log.Warning("The host of the simulation's clients is gone");
+            // As a client that is gone: news only when it costs the round something (a simulation's end stops it too).
+            const string Gone = "The host of the simulation's clients is gone, and with it {0} clients the round waits for";
+            if (lost.Length > 0)
+            {
+                _log.Warning(Gone, lost.Length);
+            }
+            else
+            {
+                _log.Info(Gone, lost.Length);
+            }
             foreach (var hosted in lost)
             {
                 Record(_round.Lost(hosted, "client terminated"));

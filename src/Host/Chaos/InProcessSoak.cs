@@ -77,6 +77,8 @@ internal sealed class InProcessSoak(ChaosOptions options, int clients, TextWrite
         var spec = new SimulationSpec(settings.Model, data, partitions, settings.ServerOnItsClock(), settings.Faults, settings.Threads)
         {
             Attack = settings.Attack,
+            // The soak crashes and restarts clients' actors by name, as a deployment's: each needs one for the whole run.
+            Activation = ClientActivation.AlwaysLive,
         };
         var nan = ids.Where(settings.Attack.IsAttacker).ToHashSet();
         var turncoats = ids.Where(id => !nan.Contains(id))
