@@ -1,3 +1,4 @@
+using AkkaFed.Model.Federation;
 using AkkaFed.Model.Simulation;
 using Xunit;
 
@@ -253,6 +254,24 @@ public sealed class DeviceProfilesTests
         Assert.Equal(new DeviceProfile(3.1, 5, Availability.Of(new[] { (0.0, 3600.0), (7200.0, 10800.0) }, 10800)), devices.For("1"));
         Assert.Equal(new DeviceProfile(8, 50, Availability.Of(new[] { (100.0, 200.0), (300.0, 400.0) }, 400)), devices.For("client-00002"));
         Assert.Equal("trace devices.csv: 3 devices (1 always online)", devices.Describe());
+    }
+
+    [Theory]
+    [InlineData(0.5, 3600)]
+    [InlineData(0.9, 100)]
+    [InlineData(1.0, 3600)]
+    public void Whether_a_client_is_online_is_what_its_drawn_availability_says(double onlineFraction, double period)
+    {
+        var devices = DeviceProfiles.Synthetic(new SyntheticDevices(OnlineFraction: onlineFraction, AvailabilityPeriod: period, Seed: 4));
+
+        for (int k = 0; k < 200; k++)
+        {
+            string id = NumberedClients.Id(k);
+            foreach (double time in new[] { 0, 0.5 * period, period - 1e-9, period, 7.25 * period, 123.456 })
+            {
+                Assert.Equal(devices.For(id).Availability.IsOnline(time), devices.IsOnline(id, time));
+            }
+        }
     }
 
     [Fact]

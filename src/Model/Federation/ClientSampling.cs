@@ -69,7 +69,10 @@ public static class ClientSampling
 /// <summary>Seeds derived from a run's seed, stable across processes (unlike string.GetHashCode).</summary>
 public static class StableSeed
 {
-    public static int Mix(int seed, int round, string label)
+    public static int Mix(int seed, int round, string label) => Mix(seed, round, label, default);
+
+    /// <summary><c>Mix(seed, round, label + suffix)</c>, without making that string.</summary>
+    public static int Mix(int seed, int round, ReadOnlySpan<char> label, ReadOnlySpan<char> suffix)
     {
         // FNV-1a over the inputs, then a splitmix finaliser.
         ulong hash = 14695981039346656037UL;
@@ -84,6 +87,10 @@ public static class StableSeed
         Add((ulong)(uint)seed);
         Add((ulong)(uint)round);
         foreach (char c in label)
+        {
+            Add(c);
+        }
+        foreach (char c in suffix)
         {
             Add(c);
         }

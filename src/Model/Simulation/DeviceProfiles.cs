@@ -55,26 +55,27 @@ public sealed record Availability
         for (int i = 0; i < windows.Count; i++)
         {
             var (start, end) = windows[i];
-            string name = $"window {i} [{Format(start)}, {Format(end)})";
+            // Only for an error: formatting two doubles for every window of every client costs more than the rest.
+            string Name() => $"window {i} [{Format(start)}, {Format(end)})";
             if (!double.IsFinite(start) || !double.IsFinite(end))
             {
-                throw new ArgumentException($"{name} must have finite bounds", nameof(windows));
+                throw new ArgumentException($"{Name()} must have finite bounds", nameof(windows));
             }
             if (start >= end)
             {
-                throw new ArgumentException($"{name} is empty: its start must be below its end", nameof(windows));
+                throw new ArgumentException($"{Name()} is empty: its start must be below its end", nameof(windows));
             }
             if (start < 0 || end > period)
             {
-                throw new ArgumentException($"{name} must lie within [0, {Format(period)}], the period", nameof(windows));
+                throw new ArgumentException($"{Name()} must lie within [0, {Format(period)}], the period", nameof(windows));
             }
             if (i > 0 && start < windows[i - 1].Start)
             {
-                throw new ArgumentException($"{name} starts before window {i - 1}: the windows must be sorted", nameof(windows));
+                throw new ArgumentException($"{Name()} starts before window {i - 1}: the windows must be sorted", nameof(windows));
             }
             if (i > 0 && start < windows[i - 1].End)
             {
-                throw new ArgumentException($"{name} overlaps window {i - 1}, which ends at {Format(windows[i - 1].End)}", nameof(windows));
+                throw new ArgumentException($"{Name()} overlaps window {i - 1}, which ends at {Format(windows[i - 1].End)}", nameof(windows));
             }
             if (merged.Count > 0 && merged[^1].End == start)
             {
@@ -174,22 +175,24 @@ public sealed record Availability
     private bool CoversPeriod => _windows.Length == 1 && _windows[0].Start == 0 && _windows[0].End == Period;
 
     /// <summary>The time within its period, in [0, Period), and the absolute time that period began.</summary>
-    private double Phase(double time, out double periodStart)
+    private double Phase(double time, out double periodStart) => Phase(time, Period, out periodStart);
+
+    private static double Phase(double time, double period, out double periodStart)
     {
-        double cycle = Math.Floor(time / Period);
-        double phase = time - cycle * Period;
-        // Division and multiplication round: keep the phase in [0, Period) by moving to the neighbouring cycle.
-        if (phase >= Period)
+        double cycle = Math.Floor(time / period);
+        double phase = time - cycle * period;
+        // Division and multiplication round: keep the phase in [0, period) by moving to the neighbouring cycle.
+        if (phase >= period)
         {
             cycle += 1;
-            phase = Math.Max(0, time - cycle * Period);
+            phase = Math.Max(0, time - cycle * period);
         }
         else if (phase < 0)
         {
             cycle -= 1;
-            phase = Math.Min(time - cycle * Period, Math.BitDecrement(Period));
+            phase = Math.Min(time - cycle * period, Math.BitDecrement(period));
         }
-        periodStart = cycle * Period;
+        periodStart = cycle * period;
         return phase;
     }
 
@@ -212,6 +215,18 @@ public sealed record Availability
             }
         }
         return found >= 0 && phase < _windows[found].End ? found : -1;
+    }
+
+    /// <summary>
+    /// What <see cref="IsOnline"/> says at <paramref name="time"/> of one window [<paramref name="start"/>,
+    /// <paramref name="end"/>) a period (start in [0, period), end in (start, start + period]), whose part past the
+    /// period runs on from 0; without making the availability (ten million clients are asked each round).
+    /// </summary>
+    internal static bool InWindow(double time, double period, double start, double end)
+    {
+        RequireFinite(time);
+        double phase = Phase(time, period, out _);
+        return end <= period ? phase >= start && phase < end : phase < end - period || phase >= start;
     }
 
     private static void RequireFinite(double time)
@@ -284,6 +299,17 @@ public sealed record SyntheticDevices(
     }
 
     /// <summary>The device of <paramref name="clientId"/>: a pure function of <see cref="Seed"/> and the id.</summary>
+    /// <summary>Whether <paramref name="clientId"/>'s device is online at <paramref name="time"/>: <see cref="Draw"/>'s availability alone.</summary>
+    internal bool IsOnline(string clientId, double time)
+    {
+        if (OnlineFraction >= 1)
+        {
+            return Availability.Always.IsOnline(time);
+        }
+        var (start, end) = Window(clientId);
+        return Availability.InWindow(time, AvailabilityPeriod, start, end);
+    }
+
     internal DeviceProfile Draw(string clientId)
     {
         double gflops = Gflops * Math.Exp(Spread * Normal(clientId + "/speed"));
@@ -304,19 +330,25 @@ public sealed record SyntheticDevices(
             return Availability.Always;
         }
         double period = AvailabilityPeriod;
-        double length = OnlineFraction * period;
-        double phase = StableSeed.Uniform(Seed, 0, clientId + "/phase") * period;
-        if (phase >= period)
-        {
-            phase = 0;
-        }
-        double end = phase + length;
+        var (phase, end) = Window(clientId);
         if (end <= period)
         {
             return Availability.Of(new[] { (phase, end) }, period);
         }
         // The window runs past the period's end: its tail is at the start of the period.
         return Availability.Of(new[] { (0.0, end - period), (phase, period) }, period);
+    }
+
+    /// <summary>The client's online window in its period: from its drawn phase, <see cref="OnlineFraction"/> of the period long.</summary>
+    private (double Start, double End) Window(string clientId)
+    {
+        double period = AvailabilityPeriod;
+        double phase = StableSeed.Mix(Seed, 0, clientId, "/phase") / (double)int.MaxValue * period;
+        if (phase >= period)
+        {
+            phase = 0;
+        }
+        return (phase, phase + OnlineFraction * period);
     }
 
     /// <summary>A standard normal by Box–Muller from two stable uniforms.</summary>
@@ -478,6 +510,10 @@ public sealed class DeviceProfiles
 
     /// <summary>Whether every client is online at every time, so that who is online needs no look at each client.</summary>
     public bool AlwaysOnline => _synthetic is { } s ? s.OnlineFraction >= 1 : _rows.All(row => row.Availability.Equals(Availability.Always));
+
+    /// <summary>Whether <paramref name="clientId"/> is online at <paramref name="time"/>: <c>For(clientId).Availability.IsOnline(time)</c>, cheaper.</summary>
+    public bool IsOnline(string clientId, double time) =>
+        _synthetic is { } synthetic ? synthetic.IsOnline(clientId, time) : For(clientId).Availability.IsOnline(time);
 
     /// <summary>
     /// The device of <paramref name="clientId"/>. Synthetic: drawn from the seed and the id. Trace: the row whose
