@@ -67,14 +67,8 @@ public sealed class ClientActor : UntypedActor
     public sealed record Seat(int Index, UplinkEncoder? Uplink);
 
     public ClientActor(string clientId, ReadOnlyMemory<int> shard, TensorData data, TrainerPool trainers, Seat seat, Attack attack)
+        : this(clientId, shard, data, trainers, ActorRefs.Nobody, SimulatedFaults.None, attack)
     {
-        _attack = attack;
-        _clientId = clientId;
-        _shard = shard;
-        _data = data;
-        _trainers = trainers;
-        _server = ActorRefs.Nobody;
-        _faults = SimulatedFaults.None;
         _hostedIndex = seat.Index;
         _uplink = seat.Uplink;
     }
