@@ -199,7 +199,7 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
     /// (every one when no device ever goes offline, without looking at each of ten million).
     /// </summary>
     private IReadOnlyList<string> Online(double time) =>
-        _options.Clock is { AlwaysOnline: false } clock ? _clients.Available().Where(id => clock.IsOnline(id, time)).ToArray() : _clients.Available();
+        _options.Clock is { AlwaysOnline: false } clock ? _clients.Available(id => clock.IsOnline(id, time)) : _clients.Available();
 
     /// <summary>
     /// Starts the phase in progress: on the wall clock, its deadline timer, and every selected client is asked; on

@@ -25,7 +25,7 @@ public sealed class ClientActivationSpec
         /// <summary>As <see cref="Sampled"/>, top-k uplink with error feedback: each client's residual crosses rounds.</summary>
         TopKWithErrorFeedback,
 
-        /// <summary>The simulated clock with stragglers and dropouts planned by the server, top-k uplink.</summary>
+        /// <summary>The simulated clock with stragglers, dropouts and devices offline part of the time, top-k uplink.</summary>
         SimulatedClockWithFaults,
 
         /// <summary>Buffered asynchronous aggregation (FedBuff) on the simulated clock, top-k uplink.</summary>
@@ -50,7 +50,7 @@ public sealed class ClientActivationSpec
             Strategy = strategy,
             Uplink = compresses ? new CompressionOptions(Codec.TopK, BlockSize: 64, TopKFraction: 0.05) : CompressionOptions.None,
             Clock = simulated
-                ? SimulatedClock.For(ModelKind.TwoNN, DeviceProfiles.Synthetic(new SyntheticDevices(Spread: 0.3, SlowFraction: 0.3, SlowFactor: 20, Seed: 3)), faults)
+                ? SimulatedClock.For(ModelKind.TwoNN, DeviceProfiles.Synthetic(new SyntheticDevices(Spread: 0.3, SlowFraction: 0.3, SlowFactor: 20, OnlineFraction: 0.7, AvailabilityPeriod: 4, Seed: 3)), faults)
                 : null,
         };
         return new SimulationSpec(ModelKind.TwoNN, data, partitions, server, faults, Workers: 2) { Activation = activation };
@@ -93,6 +93,11 @@ public sealed class ClientActivationSpec
         if (setting is Setting.SimulatedClockWithFaults or Setting.Buffered)
         {
             Assert.Contains(onDemand.Metrics, m => m.Stragglers + m.Dropouts > 0);
+        }
+        if (setting == Setting.SimulatedClockWithFaults)
+        {
+            // Half of those online, fewer than half of all: offline devices were left out before sampling.
+            Assert.Contains(onDemand.Metrics, m => m.Selected < Clients / 2);
         }
     }
 

@@ -58,6 +58,42 @@ public sealed class ClientSamplingTests
         Assert.Equal(504756824, StableSeed.Mix(0, 1, "client-00001"));
     }
 
+    /// <summary>FNV-1a over the 8 bytes of each input, byte by byte, then the finaliser: the definition.</summary>
+    private static int ReferenceMix(int seed, int round, string label)
+    {
+        ulong hash = 14695981039346656037UL;
+        foreach (ulong value in new[] { (ulong)(uint)seed, (ulong)(uint)round }.Concat(label.Select(c => (ulong)c)))
+        {
+            for (int b = 0; b < 8; b++)
+            {
+                hash ^= (value >> (8 * b)) & 0xff;
+                hash *= 1099511628211UL;
+            }
+        }
+        hash ^= hash >> 31;
+        hash *= 0xbf58476d1ce4e5b9UL;
+        hash ^= hash >> 29;
+        return (int)(hash & 0x7fffffff);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("client-00001")]
+    [InlineData("client-9999999/phase")]
+    [InlineData("\u00e9t\u00e9 \u4e2d\uffff/x")]
+    public void Stable_seeds_are_fnv_1a_over_each_inputs_bytes_and_a_label_in_two_parts_is_the_whole(string label)
+    {
+        label = System.Text.RegularExpressions.Regex.Unescape(label);
+        foreach (var (seed, round) in new[] { (0, 0), (-1, 7), (int.MaxValue, int.MinValue) })
+        {
+            Assert.Equal(ReferenceMix(seed, round, label), StableSeed.Mix(seed, round, label));
+            for (int cut = 0; cut <= label.Length; cut++)
+            {
+                Assert.Equal(ReferenceMix(seed, round, label), StableSeed.Mix(seed, round, label.AsSpan(0, cut), label.AsSpan(cut)));
+            }
+        }
+    }
+
     [Fact]
     public void Over_commitment_asks_ceil_k_times_c_and_keeps_k_and_without_it_the_selection_is_unchanged()
     {

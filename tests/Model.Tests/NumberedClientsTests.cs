@@ -47,6 +47,20 @@ public sealed class NumberedClientsTests
     }
 
     [Theory]
+    [InlineData(0)]
+    [InlineData(99_999)]
+    [InlineData(123_456)]
+    [InlineData(int.MaxValue)]
+    public void An_id_written_into_a_buffer_is_the_id(int index)
+    {
+        Span<char> buffer = stackalloc char[NumberedClients.MaxLength];
+
+        int length = NumberedClients.Format(index, buffer);
+
+        Assert.Equal(NumberedClients.Id(index), buffer[..length].ToString());
+    }
+
+    [Theory]
     [InlineData("client-0042")]
     [InlineData("client-042000")]
     [InlineData("client-")]

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace AkkaFed.Model.Federation;
 
 /// <summary>
@@ -72,6 +73,7 @@ public static class StableSeed
     public static int Mix(int seed, int round, string label) => Mix(seed, round, label, default);
 
     /// <summary><c>Mix(seed, round, label + suffix)</c>, without making that string.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called for every client every round: no slow first tier
     public static int Mix(int seed, int round, ReadOnlySpan<char> label, ReadOnlySpan<char> suffix)
     {
         // FNV-1a over the inputs, then a splitmix finaliser.
@@ -88,16 +90,29 @@ public static class StableSeed
         Add((ulong)(uint)round);
         foreach (char c in label)
         {
-            Add(c);
+            hash = AddChar(hash, c);
         }
         foreach (char c in suffix)
         {
-            Add(c);
+            hash = AddChar(hash, c);
         }
         hash ^= hash >> 31;
         hash *= 0xbf58476d1ce4e5b9UL;
         hash ^= hash >> 29;
         return (int)(hash & 0x7fffffff);
+    }
+
+    private const ulong FnvPrime = 1099511628211UL;
+
+    /// <summary>FnvPrime^6 (mod 2^64): a char's six zero bytes each only multiply.</summary>
+    private const ulong FnvPrimeToTheSixth = unchecked(FnvPrime * FnvPrime * FnvPrime * FnvPrime * FnvPrime * FnvPrime);
+
+    /// <summary>FNV-1a over a char as the 8 bytes of a ulong, as <c>Add(c)</c> does it, in three multiplications, not eight.</summary>
+    private static ulong AddChar(ulong hash, char c)
+    {
+        hash = (hash ^ (byte)c) * FnvPrime;
+        hash = (hash ^ (uint)(c >> 8)) * FnvPrime;
+        return hash * FnvPrimeToTheSixth;
     }
 
     /// <summary>A uniform number in [0, 1) for the seed, round and label.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Globalization;
 using AkkaFed.Model.Federation;
 
@@ -222,6 +223,7 @@ public sealed record Availability
     /// <paramref name="end"/>) a period (start in [0, period), end in (start, start + period]), whose part past the
     /// period runs on from 0; without making the availability (ten million clients are asked each round).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called for every client every round: no slow first tier
     internal static bool InWindow(double time, double period, double start, double end)
     {
         RequireFinite(time);
@@ -300,7 +302,8 @@ public sealed record SyntheticDevices(
 
     /// <summary>The device of <paramref name="clientId"/>: a pure function of <see cref="Seed"/> and the id.</summary>
     /// <summary>Whether <paramref name="clientId"/>'s device is online at <paramref name="time"/>: <see cref="Draw"/>'s availability alone.</summary>
-    internal bool IsOnline(string clientId, double time)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called for every client every round: no slow first tier
+    internal bool IsOnline(ReadOnlySpan<char> clientId, double time)
     {
         if (OnlineFraction >= 1)
         {
@@ -340,7 +343,8 @@ public sealed record SyntheticDevices(
     }
 
     /// <summary>The client's online window in its period: from its drawn phase, <see cref="OnlineFraction"/> of the period long.</summary>
-    private (double Start, double End) Window(string clientId)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called for every client every round: no slow first tier
+    private (double Start, double End) Window(ReadOnlySpan<char> clientId)
     {
         double period = AvailabilityPeriod;
         double phase = StableSeed.Mix(Seed, 0, clientId, "/phase") / (double)int.MaxValue * period;
@@ -512,8 +516,8 @@ public sealed class DeviceProfiles
     public bool AlwaysOnline => _synthetic is { } s ? s.OnlineFraction >= 1 : _rows.All(row => row.Availability.Equals(Availability.Always));
 
     /// <summary>Whether <paramref name="clientId"/> is online at <paramref name="time"/>: <c>For(clientId).Availability.IsOnline(time)</c>, cheaper.</summary>
-    public bool IsOnline(string clientId, double time) =>
-        _synthetic is { } synthetic ? synthetic.IsOnline(clientId, time) : For(clientId).Availability.IsOnline(time);
+    public bool IsOnline(ReadOnlySpan<char> clientId, double time) =>
+        _synthetic is { } synthetic ? synthetic.IsOnline(clientId, time) : For(clientId.ToString()).Availability.IsOnline(time);
 
     /// <summary>
     /// The device of <paramref name="clientId"/>. Synthetic: drawn from the seed and the id. Trace: the row whose

@@ -63,7 +63,7 @@ public sealed record SimulatedClock(DeviceProfiles Devices, SimulatedFaults Faul
         new(devices, faults, Architectures.ForwardFlops(model));
 
     /// <summary>Whether <paramref name="clientId"/> can be selected at simulated time <paramref name="time"/>.</summary>
-    public bool IsOnline(string clientId, double time) => Devices.IsOnline(clientId, time);
+    public bool IsOnline(ReadOnlySpan<char> clientId, double time) => Devices.IsOnline(clientId, time);
 
     /// <summary>Whether every client is online at every time (<see cref="DeviceProfiles.AlwaysOnline"/>).</summary>
     public bool AlwaysOnline => Devices.AlwaysOnline;
