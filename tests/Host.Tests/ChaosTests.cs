@@ -119,6 +119,25 @@ public sealed class ChaosInvariantTests
     }
 
     [Fact]
+    public void A_failed_round_whose_reason_holds_a_comma_reads_back_column_for_column()
+    {
+        // The writer quotes the reason; the soak's reader once split on every comma and refused the file.
+        using var folder = new TempDirectory();
+        var failed = Round(2) with
+        {
+            Succeeded = false, Loss = double.NaN, Accuracy = double.NaN, Participants = 3, Stragglers = 9,
+            FailureReason = "3 updates by the deadline, min-clients is 4, \"quoted\"",
+        };
+
+        var rows = Metrics(folder, Round(1), failed, Round(3, rejected: 2));
+
+        Assert.Equal(new[] { 1, 2, 3 }, rows.Select(r => r.Round));
+        Assert.False(rows[1].Succeeded);
+        Assert.Equal((3, 9), (rows[1].Participants, rows[1].Stragglers));
+        Assert.Equal(2, rows[2].Rejected);
+    }
+
+    [Fact]
     public void A_missing_and_a_duplicated_round_break_the_run_and_show_in_the_summary()
     {
         using var folder = new TempDirectory();

@@ -31,11 +31,12 @@ public sealed class ClusterProcessTests(ITestOutputHelper log)
         return deployment;
     }
 
+    /// <summary>Each row by column name, read as RFC 4180 (a failed round's reason is quoted and may hold commas).</summary>
     private static List<Dictionary<string, string>> ReadMetrics(string csv)
     {
-        var lines = File.ReadAllLines(csv);
-        var header = lines[0].Split(',');
-        return lines.Skip(1).Select(line => header.Zip(line.Split(',')).ToDictionary(p => p.First, p => p.Second)).ToList();
+        var header = File.ReadLines(csv).First().Split(',');
+        var table = AkkaFed.Host.Reports.MetricsCsv.Parse("metrics", Path.GetDirectoryName(csv)!, File.ReadAllText(csv));
+        return Enumerable.Range(0, table.RowCount).Select(row => header.ToDictionary(column => column, column => table.Text(column, row))).ToList();
     }
 
     private static int Int(Dictionary<string, string> row, string column) => int.Parse(row[column], CultureInfo.InvariantCulture);

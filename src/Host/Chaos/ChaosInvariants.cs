@@ -98,34 +98,28 @@ public sealed class ChaosInvariants
     /// <summary>Reads the rows of a metrics.csv as <see cref="MetricsWriter"/> writes them; a row that does not parse is an error.</summary>
     public static IReadOnlyList<RoundRow> ReadMetrics(string csvPath)
     {
-        var lines = File.ReadAllLines(csvPath);
-        if (lines.Length == 0)
+        // RFC 4180, as written: a failed round's reason ("3 updates by the deadline, min-clients is 4") is quoted.
+        var csv = Reports.MetricsCsv.Parse(Path.GetFileName(csvPath), csvPath, File.ReadAllText(csvPath));
+        foreach (var column in new[] { "succeeded", "selected", "participants", "stragglers", "dropouts", "late", "rejected", "failed", "wall_seconds", "sim_seconds" })
         {
-            throw new InvalidDataException($"{csvPath} is empty: not even the header");
+            if (!csv.HasColumn(column))
+            {
+                throw new InvalidDataException($"{csvPath} has no column {column}");
+            }
         }
-        var header = lines[0].Split(',');
-        int Column(string name) => Array.IndexOf(header, name) is var at and >= 0
-            ? at
-            : throw new InvalidDataException($"{csvPath} has no column {name}");
-        int round = Column("round"), succeeded = Column("succeeded"), selected = Column("selected"), participants = Column("participants"),
-            stragglers = Column("stragglers"), dropouts = Column("dropouts"), late = Column("late"), rejected = Column("rejected"),
-            failed = Column("failed"), wall = Column("wall_seconds"), sim = Column("sim_seconds");
         var rows = new List<RoundRow>();
-        for (int i = 1; i < lines.Length; i++)
+        for (int i = 0; i < csv.RowCount; i++)
         {
-            if (lines[i].Length == 0)
-            {
-                continue;
-            }
-            var cells = lines[i].Split(',');
-            if (cells.Length != header.Length)
-            {
-                throw new InvalidDataException($"{csvPath} line {i + 1} has {cells.Length} cells, the header {header.Length}");
-            }
-            int Int(int at) => int.Parse(cells[at], NumberStyles.Integer, CultureInfo.InvariantCulture);
-            double? Double(int at) => cells[at].Length == 0 ? null : double.Parse(cells[at], NumberStyles.Float, CultureInfo.InvariantCulture);
-            rows.Add(new RoundRow(Int(round), cells[succeeded] == "true", Int(selected), Int(participants), Int(stragglers), Int(dropouts),
-                Int(late), Int(rejected), Int(failed), Double(wall) ?? double.NaN, Double(sim)));
+            int Int(string column) => int.TryParse(csv.Text(column, i), NumberStyles.Integer, CultureInfo.InvariantCulture, out int value)
+                ? value
+                : throw new InvalidDataException($"{csvPath} row {i + 1}: {column} is '{csv.Text(column, i)}', not a whole number");
+            double? Double(string column) => csv.Text(column, i) is { Length: > 0 } text
+                ? double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value)
+                    ? value
+                    : throw new InvalidDataException($"{csvPath} row {i + 1}: {column} is '{text}', not a number")
+                : null;
+            rows.Add(new RoundRow(Int("round"), csv.Text("succeeded", i) == "true", Int("selected"), Int("participants"), Int("stragglers"),
+                Int("dropouts"), Int("late"), Int("rejected"), Int("failed"), Double("wall_seconds") ?? double.NaN, Double("sim_seconds")));
         }
         return rows;
     }
