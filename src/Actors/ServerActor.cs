@@ -129,7 +129,9 @@ public sealed class ServerActor : ReceiveActor, IWithTimers
         else if (_clients.IsHostOf(terminated.ActorRef))
         {
             // Every hosted client is gone at once: those the round waits for are lost to it, as crashed clients.
-            var lost = _round.Book.Selected.Concat(_round.Evaluators).Where(_clients.IsHosted).Distinct().ToArray();
+            var lost = _round.Phase == RoundPhase.Done
+                ? []
+                : _round.Book.Selected.Concat(_round.Evaluators).Where(_clients.IsHosted).Distinct().ToArray();
             _clients.RemoveHost(terminated.ActorRef);
             // As a client that is gone: news only when it costs the round something (a simulation's end stops it too).
             const string Gone = "The host of the simulation's clients is gone, and with it {0} clients the round waits for";

@@ -116,6 +116,20 @@ public sealed class ClientHostingSpec() : TestKit(ManualTime.Config)
     }
 
     [Fact]
+    public void The_host_stopping_after_its_round_is_done_costs_nothing_and_is_no_warning()
+    {
+        // A simulation's end stops the host after its last round: the run's output must not warn of it.
+        var (server, host) = Start(Options(), 100);
+        server.Tell(new RunRound(new FederatedState(1, Global)));
+        host.Reply(Result(Requests(host, 1)[0], 0, new[] { 1f, 1f, 1f }, 100));
+        Assert.True(ExpectMsg<RoundCompleted>().Metrics.Succeeded);
+
+        // The server's note of it, at info level, shows that it has taken the stop in.
+        EventFilter.Warning(contains: "host of the simulation's clients").Expect(0, TimeSpan.FromSeconds(1), () =>
+            EventFilter.Info(contains: "host of the simulation's clients is gone, and with it 0 clients").ExpectOne(() => Sys.Stop(host.Ref)));
+    }
+
+    [Fact]
     public void A_hosted_id_cannot_also_be_registered_on_its_own_and_a_second_host_is_refused()
     {
         var (server, _) = Start(Options(), 100, 100);
