@@ -178,12 +178,12 @@ public static class ClusterBenchmark
                 throw new InvalidOperationException($"the server node exited with {exit}:\n{string.Join('\n', serverLines)}");
             }
 
-            var csv = File.ReadAllLines(Path.Combine(folder, "metrics.csv"));
-            var header = csv[0].Split(',');
-            var all = csv.Skip(1).Select(line => line.Split(',')).ToArray();
+            // RFC 4180, as written: a failed round's quoted reason may hold commas.
+            var csv = AkkaFed.Host.Reports.MetricsCsv.ReadFolder(folder);
+            var all = Enumerable.Range(0, csv.RowCount).ToArray();
             var measured = all.Skip(1).ToArray();
-            string Cell(string[] row, string name) => row[Array.IndexOf(header, name)];
-            double Column(string[] row, string name) => double.Parse(Cell(row, name), CultureInfo.InvariantCulture);
+            string Cell(int row, string name) => csv.Text(name, row);
+            double Column(int row, string name) => double.Parse(Cell(row, name), CultureInfo.InvariantCulture);
             checks.Add(Check.Equal("cluster: rounds", all.Length, rounds + 1));
             foreach (var row in all)
             {
