@@ -66,7 +66,7 @@ public sealed class BufferedServerActor : ReceiveActor
             else if (_clients.IsHostOf(terminated.ActorRef))
             {
                 // Every hosted client is gone at once; those in flight are lost, as crashed clients.
-                var lost = _clients.Available().Where(id => _clients.IsHosted(id) && _schedule?.IsInFlight(id) == true).ToArray();
+                var lost = _schedule?.InFlightClients.Where(_clients.IsHosted).ToArray() ?? [];
                 _clients.RemoveHost(terminated.ActorRef);
                 foreach (var id in lost)
                 {

@@ -3,6 +3,7 @@ using Akka.TestKit;
 using Akka.TestKit.Xunit2;
 using AkkaFed.Model.Federation;
 using AkkaFed.Model.Learning;
+using AkkaFed.Model.Simulation;
 using Xunit;
 using static AkkaFed.Actors.Protocol.Hosting;
 using static AkkaFed.Actors.Protocol.Training;
@@ -113,6 +114,27 @@ public sealed class ClientHostingSpec() : TestKit(ManualTime.Config)
         Assert.Equal(0, done.Metrics.Participants);
         server.Tell(new AwaitClients(1));
         ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+    }
+
+    [Fact]
+    public void In_a_buffered_run_the_hosts_stop_loses_its_clients_in_flight_at_once()
+    {
+        var options = new ServerOptions(1.0, 1, TimeSpan.FromSeconds(30), ClientWeighting.NumExamples, 1.0, new LocalTrainingOptions(), Seed: 7)
+        {
+            Strategy = new StrategyOptions(StrategyOptions.Buffered) { FedBuff = new FedBuffOptions(Concurrency: 3, BufferSize: 2) },
+            Clock = SimulatedClock.For(Model.Models.ModelKind.TwoNN, DeviceProfiles.Synthetic(new SyntheticDevices()), SimulatedFaults.None),
+        }.Validate();
+        var server = Sys.ActorOf(BufferedServerActor.Props(options));
+        var host = CreateTestProbe("clients");
+        host.Send(server, new RegisterClients(new[] { 100, 100, 100 }));
+        host.ExpectMsg<ClientsRegistered>();
+
+        server.Tell(new RunRound(new FederatedState(1, Global)));
+        Assert.Equal(new[] { 0, 1, 2 }, Enumerable.Range(0, 3).Select(_ => host.ExpectMsg<Deliver>().Client).Order());
+        Sys.Stop(host.Ref);
+
+        // No time passes: the step ends because no one is left to answer.
+        Assert.False(ExpectMsg<RoundCompleted>().Metrics.Succeeded);
     }
 
     [Fact]

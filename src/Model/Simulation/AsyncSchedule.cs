@@ -56,6 +56,9 @@ public sealed class AsyncSchedule
 
     public bool IsInFlight(string clientId) => _busy.Contains(clientId);
 
+    /// <summary>The clients in flight, in the order they are done.</summary>
+    public IEnumerable<string> InFlightClients => _inFlight.Select(entry => entry.ClientId);
+
     /// <summary>
     /// Sends model <paramref name="version"/> to idle clients of <paramref name="registered"/> (in a fixed order) that
     /// are online now, until <c>concurrency</c> are in flight or none is left; returns them in dispatch order.
