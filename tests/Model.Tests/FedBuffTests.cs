@@ -107,6 +107,75 @@ public sealed class FedBuffTests
         Assert.Equal(Run(), Run());
     }
 
+    /// <summary>Numbered ids made as they are read, counting the reads; enumerating them all is refused.</summary>
+    private sealed class CountedIds(int count) : IReadOnlyList<string>
+    {
+        public int Reads { get; private set; }
+
+        public int Count => count;
+
+        public string this[int index]
+        {
+            get
+            {
+                Reads++;
+                return NumberedClients.Id(index);
+            }
+        }
+
+        public IEnumerator<string> GetEnumerator() => throw new InvalidOperationException("every registered client was read");
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
+    [Fact]
+    public void Filling_a_slot_draws_a_few_registered_clients_and_never_reads_them_all()
+    {
+        var registered = new CountedIds(1_000_000);
+        var schedule = new AsyncSchedule(Clock(new SyntheticDevices(OnlineFraction: 0.5, AvailabilityPeriod: 100, Seed: 4)), 100, 1000, seed: 5, now: 0);
+
+        var sent = schedule.Fill(registered, 1, _ => 10, 1, 1000).ToList();
+        for (int i = 0; i < 100; i++)
+        {
+            schedule.Pop();
+            sent.AddRange(schedule.Fill(registered, 2, _ => 10, 1, 1000));
+        }
+
+        Assert.Equal(200, sent.Count);
+        // Half are online: about two draws a slot.
+        Assert.InRange(registered.Reads, 200, 2_000);
+    }
+
+    [Fact]
+    public void Clients_are_drawn_evenly_from_those_idle_and_online_and_a_full_house_is_found_by_a_scan()
+    {
+        var clock = Clock(new SyntheticDevices(OnlineFraction: 0.5, AvailabilityPeriod: 2, Seed: 6));
+        var schedule = new AsyncSchedule(clock, concurrency: 10, deadline: 1000, seed: 3, now: 0);
+        var picks = new Dictionary<string, int>();
+        var sent = schedule.Fill(Clients, 1, _ => 1000, 1, 1000).ToList();
+        for (int i = 0; i < 3000; i++)
+        {
+            foreach (var entry in sent)
+            {
+                Assert.True(clock.IsOnline(entry.ClientId, entry.Start), $"{entry.ClientId} was offline at {entry.Start}");
+                Assert.Equal(1, schedule.InFlightClients.Count(id => id == entry.ClientId));
+                picks[entry.ClientId] = picks.GetValueOrDefault(entry.ClientId) + 1;
+            }
+            schedule.Pop();
+            sent = schedule.Fill(Clients, 1, _ => 1000, 1, 1000).ToList();
+        }
+
+        // Every client is online half the time (in windows of 2 simulated seconds, a dispatch taking 0.3), so each is
+        // sent about one in thirty of the dispatches.
+        Assert.Equal(Clients.Length, picks.Count);
+        Assert.All(picks.Values, count => Assert.InRange(count, 3000 / 30 / 2, 3000 / 30 * 2));
+
+        // Thirty clients, thirty slots: the last ones are found however unlikely a draw is to hit them.
+        var full = new AsyncSchedule(Clock(new SyntheticDevices()), concurrency: 30, deadline: 1000, seed: 3, now: 0);
+        Assert.Equal(Clients.Order(StringComparer.Ordinal), full.Fill(Clients, 1, _ => 10, 1, 1000).Select(e => e.ClientId).Order(StringComparer.Ordinal));
+        Assert.Empty(full.Fill(Clients, 1, _ => 10, 1, 1000));
+    }
+
     [Fact]
     public void With_nobody_online_the_schedule_waits_for_the_first_client_to_come_online()
     {

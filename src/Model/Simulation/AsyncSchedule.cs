@@ -59,26 +59,45 @@ public sealed class AsyncSchedule
     /// <summary>The clients in flight, in the order they are done.</summary>
     public IEnumerable<string> InFlightClients => _inFlight.Select(entry => entry.ClientId);
 
+    /// <summary>Draws from all the registered clients before a slot is filled by reading every one of them.</summary>
+    private const int Draws = 64;
+
     /// <summary>
     /// Sends model <paramref name="version"/> to idle clients of <paramref name="registered"/> (in a fixed order) that
     /// are online now, until <c>concurrency</c> are in flight or none is left; returns them in dispatch order.
     /// </summary>
+    /// <remarks>
+    /// Each slot draws clients uniformly from <paramref name="registered"/> until one is idle and online, so that a
+    /// slot costs a few draws among ten million clients, not a read of them all; only when <see cref="Draws"/> draws
+    /// miss are the idle online clients listed and one drawn from them. Either way the client is uniform among
+    /// those idle and online.
+    /// </remarks>
     /// <param name="examples">The training samples of a client.</param>
     /// <param name="updateBytes">The bytes of an update up, when they differ from <paramref name="modelBytes"/> down (compression).</param>
     public IReadOnlyList<InFlight> Fill(IReadOnlyList<string> registered, int version, Func<string, int> examples, int epochs, long modelBytes,
         long? updateBytes = null)
     {
         var sent = new List<InFlight>();
-        if (_inFlight.Count >= _concurrency)
+        List<string>? idle = null;
+        while (_inFlight.Count < _concurrency && registered.Count > 0)
         {
-            return sent;
-        }
-        var idle = registered.Where(id => !_busy.Contains(id) && _clock.IsOnline(id, Now)).ToList();
-        while (_inFlight.Count < _concurrency && idle.Count > 0)
-        {
-            int pick = StableSeed.Mix(_seed, (int)(_sequence & int.MaxValue), "fedbuff") % idle.Count;
-            string clientId = idle[pick];
-            idle.RemoveAt(pick);
+            int slot = StableSeed.Mix(_seed, (int)(_sequence & int.MaxValue), "fedbuff");
+            string? clientId = null;
+            for (int draw = 0; draw < Draws && clientId is null && idle is null; draw++)
+            {
+                string candidate = registered[StableSeed.Mix(slot, draw, "draw") % registered.Count];
+                clientId = IsIdleOnline(candidate) ? candidate : null;
+            }
+            if (clientId is null)
+            {
+                idle ??= registered.Where(IsIdleOnline).ToList();
+                if (idle.Count == 0)
+                {
+                    break;
+                }
+                clientId = idle[slot % idle.Count];
+            }
+            idle?.Remove(clientId);
             var timing = _clock.Train(version, clientId, examples(clientId), epochs, modelBytes, Now, updateBytes);
             var outcome = timing.DropsOut ? Dispatch.DropsOut : timing.Seconds > _deadline ? Dispatch.PastDeadline : Dispatch.Delivers;
             var entry = new InFlight(_sequence++, clientId, version, Now,
@@ -89,6 +108,8 @@ public sealed class AsyncSchedule
         }
         return sent;
     }
+
+    private bool IsIdleOnline(string clientId) => !_busy.Contains(clientId) && _clock.IsOnline(clientId, Now);
 
     /// <summary>Takes <see cref="Next"/> out of flight and moves the clock to when it is done.</summary>
     public InFlight Pop()
