@@ -59,7 +59,7 @@ public sealed class AsyncSchedule
     /// <summary>The clients in flight, in the order they are done.</summary>
     public IEnumerable<string> InFlightClients => _inFlight.Select(entry => entry.ClientId);
 
-    /// <summary>Draws from all the registered clients before a slot is filled by reading every one of them.</summary>
+    /// <summary>Random draws a slot makes among the registered clients before it lists every idle online one.</summary>
     private const int Draws = 64;
 
     /// <summary>
@@ -95,9 +95,10 @@ public sealed class AsyncSchedule
                 {
                     break;
                 }
-                clientId = idle[slot % idle.Count];
+                int pick = slot % idle.Count;
+                clientId = idle[pick];
+                idle.RemoveAt(pick);
             }
-            idle?.Remove(clientId);
             var timing = _clock.Train(version, clientId, examples(clientId), epochs, modelBytes, Now, updateBytes);
             var outcome = timing.DropsOut ? Dispatch.DropsOut : timing.Seconds > _deadline ? Dispatch.PastDeadline : Dispatch.Delivers;
             var entry = new InFlight(_sequence++, clientId, version, Now,
