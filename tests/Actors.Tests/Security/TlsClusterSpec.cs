@@ -29,16 +29,6 @@ public sealed class TlsClusterSpec : IDisposable
         return system;
     }
 
-    private static void AwaitCondition(Func<bool> condition, TimeSpan within, string what)
-    {
-        var until = DateTime.UtcNow + within;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < until, $"not within {within.TotalSeconds:F0}s: {what}");
-            Thread.Sleep(50);
-        }
-    }
-
     [Fact]
     public void Provisioned_nodes_join_over_tls_and_learn_each_others_identity()
     {
@@ -49,8 +39,10 @@ public sealed class TlsClusterSpec : IDisposable
         Cluster.Get(server).Join(seed);
         Cluster.Get(client).Join(seed);
 
-        AwaitCondition(() => Cluster.Get(server).State.Members.Count(m => m.Status == MemberStatus.Up) == 2, TimeSpan.FromSeconds(60), "both members up");
-        AwaitCondition(() => NodeIdentities.Get(server).Of(Cluster.Get(client).SelfAddress) is not null &&
+        // TestKit's wait, over the server's own system: real sockets, so no virtual time applies.
+        var kit = new Akka.TestKit.Xunit2.TestKit(server);
+        kit.AwaitCondition(() => Cluster.Get(server).State.Members.Count(m => m.Status == MemberStatus.Up) == 2, TimeSpan.FromSeconds(60), "both members up");
+        kit.AwaitCondition(() => NodeIdentities.Get(server).Of(Cluster.Get(client).SelfAddress) is not null &&
                              NodeIdentities.Get(client).Of(seed) is not null, TimeSpan.FromSeconds(30), "identities proved");
         var seen = NodeIdentities.Get(server).Of(Cluster.Get(client).SelfAddress)!;
         Assert.Equal(NodeRole.Client, seen.Role);
